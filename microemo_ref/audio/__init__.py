@@ -1,0 +1,1 @@
+"""Audio perception: voice activity and prosody."""

@@ -1,0 +1,1 @@
+"""Face perception: MediaPipe FaceMesh landmarks and the regions placed on them."""

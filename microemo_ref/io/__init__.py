@@ -1,0 +1,1 @@
+"""Clip and dataset I/O: video + audio + subtitles in, a `Clip` out."""
