@@ -1,0 +1,110 @@
+"""MediaPipe FaceMesh landmarks: 478 points per face, in pixels.
+
+FaceMesh (Kartynnik et al., 2019) regresses a 468-point 3-D face mesh from a face crop; the
+"refined" model adds 10 iris points (478 in all). We use the legacy ``solutions.face_mesh``
+API of mediapipe 0.10.21, whose wheel ships the model files, so nothing is downloaded.
+
+Two modes, as in MediaPipe itself:
+
+* ``static=True``: every image is detected from scratch (photos, single frames);
+* ``static=False``: video mode, where the mesh of the previous frame seeds the next one
+  (faster and less jittery; frames must then be fed in order).
+
+Several faces: we keep the largest (widest landmark box); ties go to the one nearest the
+image centre. This keeps the choice deterministic.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+N_LANDMARKS: int = 478
+
+
+class NoFaceError(ValueError):
+    """Raised when no face is found where one is required."""
+
+
+class FaceMesh:
+    """A thin, deterministic wrapper around ``mediapipe.solutions.face_mesh.FaceMesh``.
+
+    Use as a context manager, or call :meth:`close` when done::
+
+        with FaceMesh(static=True) as fm:
+            pts = fm.landmarks(image)        # (478, 3): x, y in px, z in px-like units
+    """
+
+    def __init__(self, *, static: bool = True, max_faces: int = 3, min_confidence: float = 0.5):
+        import mediapipe as mp  # imported lazily: it is slow to import and logs to stderr
+
+        self.static = static
+        self._mesh = mp.solutions.face_mesh.FaceMesh(
+            static_image_mode=static,
+            max_num_faces=max_faces,
+            refine_landmarks=True,
+            min_detection_confidence=min_confidence,
+            min_tracking_confidence=min_confidence,
+        )
+
+    def landmarks(self, image: np.ndarray) -> np.ndarray | None:
+        """Landmarks of the chosen face in an RGB uint8 image, (478, 3), or None if no face."""
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(f"expected an RGB uint8 image (H, W, 3), got {image.dtype} {image.shape}")
+        h, w = image.shape[:2]
+        result = self._mesh.process(np.ascontiguousarray(image))
+        if not result.multi_face_landmarks:
+            return None
+        faces = [
+            np.array([(p.x * w, p.y * h, p.z * w) for p in face.landmark], dtype=np.float32)
+            for face in result.multi_face_landmarks
+        ]
+        return choose_face(faces, (h, w))
+
+    def close(self) -> None:
+        self._mesh.close()
+
+    def __enter__(self) -> "FaceMesh":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def choose_face(faces: list[np.ndarray], image_hw: tuple[int, int]) -> np.ndarray:
+    """The largest face (landmark-box width); ties broken by distance to the image centre."""
+    centre = np.array([image_hw[1] / 2, image_hw[0] / 2])
+
+    def key(f: np.ndarray) -> tuple[float, float]:
+        width = float(np.ptp(f[:, 0]))
+        dist = float(np.linalg.norm(f[:, :2].mean(axis=0) - centre))
+        return (-round(width, 1), dist)
+
+    return sorted(faces, key=key)[0]
+
+
+def detect_landmarks(image: np.ndarray, *, source: str | Path = "image") -> np.ndarray:
+    """Landmarks (478, 3) of the main face in one RGB image; :class:`NoFaceError` if none.
+
+    ``source`` only names the image in the error message.
+    """
+    with FaceMesh(static=True) as fm:
+        pts = fm.landmarks(image)
+    if pts is None:
+        raise NoFaceError(f"{source}: no face found by MediaPipe FaceMesh")
+    return pts
+
+
+def similarity_align(points: np.ndarray, reference: np.ndarray, anchors: list[int] | tuple[int, ...]) -> np.ndarray:
+    """Map ``points`` (N, 2) onto ``reference`` (N, 2) with the similarity transform (scale,
+    rotation, translation) that best fits the ``anchors`` in the least-squares sense
+    (Procrustes / Umeyama). Removes rigid head motion before looking at facial motion.
+    """
+    p, q = points[list(anchors), :2], reference[list(anchors), :2]
+    p_mean, q_mean = p.mean(axis=0), q.mean(axis=0)
+    pc, qc = p - p_mean, q - q_mean
+    u, s, vt = np.linalg.svd(pc.T @ qc)
+    flip = np.diag([1.0, np.sign(np.linalg.det(vt.T @ u.T))])   # no reflections
+    rot = vt.T @ flip @ u.T
+    scale = (s * np.diag(flip)).sum() / (pc**2).sum()
+    return (points[:, :2] - p_mean) @ rot.T * scale + q_mean
