@@ -1,0 +1,140 @@
+"""The ``microemo-ref`` command (also ``python -m microemo_ref``).
+
+Subcommands: ``demo`` (what the reference can do so far, on a bundled sample), ``generate``
+(sample dialogues with ground truth), ``samples`` (regenerate the committed set), ``info``
+(summary of a clip) and ``nbclean`` (strip notebook metadata before committing).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("GLOG_minloglevel", "2")       # quieten MediaPipe's C++ logging
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+DEMO_SAMPLE = "concealed_grace_hopper_s0001"
+
+
+def _truth_for(video: Path) -> dict | None:
+    side = video.with_suffix(".json")
+    return json.loads(side.read_text()) if side.is_file() else None
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from microemo_ref.io.clip import load_clip
+
+    clip = load_clip(args.video)
+    out = {"path": str(clip.path), "frames": clip.n_frames, "fps": clip.fps, "duration_s": round(clip.duration, 2),
+           "size": list(clip.size), "audio_s": None if clip.audio is None else round(len(clip.audio) / clip.sample_rate, 2),
+           "utterances": [{"start": u.start, "end": u.end, "text": u.text, "source": u.source} for u in clip.utterances]}
+    print(json.dumps(out, indent=1))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from microemo_ref.config import DATA_SAMPLES
+    from microemo_ref.io.clip import load_clip
+    from microemo_ref.viz import tour_figure
+
+    video = Path(args.video) if args.video else DATA_SAMPLES / f"{DEMO_SAMPLE}.mp4"
+    clip = load_clip(video)
+    truth = _truth_for(video)
+    print(f"MicroEmo reference demo: {video.name}")
+    print(f"  {clip.n_frames} frames at {clip.fps:g} fps ({clip.duration:.1f} s), {clip.size[1]}x{clip.size[0]} px, "
+          f"audio {'none' if clip.audio is None else f'{len(clip.audio) / clip.sample_rate:.1f} s at {clip.sample_rate} Hz'}")
+    for i, u in enumerate(clip.utterances, 1):
+        print(f"  utterance {i}: {u.start:5.2f}-{u.end:5.2f} s  \"{u.text}\"")
+    if truth:
+        print(f"  ground truth: scenario {truth['scenario']}, felt {truth['emotions']['felt']}, shown {truth['emotions']['shown']}")
+        for ev in truth["events"]:
+            print(f"    {ev['kind']:5s} {ev['emotion']:8s} frames {ev['onset']}-{ev['apex']}-{ev['offset']} "
+                  f"({ev['onset_s']:.2f}-{ev['offset_s']:.2f} s) regions {', '.join(ev['regions'])} peak {ev['amplitude']} px")
+        print(f"  gold labels: {', '.join(truth['labels'])}")
+        print(f"  gold explanation: {truth['explanation']}")
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        fig = tour_figure(clip.frames, clip.audio, clip.sample_rate, {"name": video.stem, **truth})
+        fig.savefig(out / "demo.png", dpi=80)
+        print(f"  figure: {out / 'demo.png'}")
+    print("  (the end-to-end EMER run arrives with the model issues; see README)")
+    return 0
+
+
+def _progress(msg: str) -> None:
+    print(f"  {msg}", flush=True)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from microemo_ref.samples.sets import generate_set
+
+    t0 = time.perf_counter()
+    paths = generate_set(args.out, args.n, args.seed, split=args.split, face=args.face, scenario=args.scenario,
+                         progress=_progress)
+    dt = time.perf_counter() - t0
+    print(f"wrote {len(paths)} clips to {args.out} in {dt:.1f} s ({dt / len(paths):.1f} s per clip)")
+    return 0
+
+
+def cmd_samples(args: argparse.Namespace) -> int:
+    from microemo_ref.samples.sets import regenerate_committed
+
+    t0 = time.perf_counter()
+    paths = regenerate_committed(args.out, progress=_progress)
+    print(f"wrote {len(paths)} committed samples to {args.out} in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def cmd_nbclean(args: argparse.Namespace) -> int:
+    from microemo_ref.notebook_tools import clean_file, problems
+
+    bad = 0
+    for p in args.notebooks:
+        clean_file(p)
+        for msg in problems(p):
+            print(f"{p}: {msg}")
+            bad += 1
+    return 1 if bad else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="microemo-ref", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("demo", help="run the demo on a bundled sample")
+    p.add_argument("--video", help="a clip to use instead of the bundled sample")
+    p.add_argument("--out", default="out", help="folder for the demo figure (default: out/)")
+    p.set_defaults(func=cmd_demo)
+    p = sub.add_parser("generate", help="generate sample dialogues with ground truth")
+    p.add_argument("--out", required=True)
+    p.add_argument("--n", type=int, default=4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--face", help="a frontal face photo to animate instead of the bundled faces")
+    p.add_argument("--scenario", help="congruent | concealed | shift | neutral (default: cycle through all)")
+    p.add_argument("--split", default="test", choices=["train", "test", "all"], help="bundled identities to use")
+    p.set_defaults(func=cmd_generate)
+    p = sub.add_parser("samples", help="regenerate the committed sample set")
+    p.add_argument("--out", default="data_samples")
+    p.set_defaults(func=cmd_samples)
+    p = sub.add_parser("info", help="summary of a clip (video + audio + subtitles)")
+    p.add_argument("video")
+    p.set_defaults(func=cmd_info)
+    p = sub.add_parser("nbclean", help="strip notebook metadata and report house-rule breaches")
+    p.add_argument("notebooks", nargs="+")
+    p.set_defaults(func=cmd_nbclean)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError, RuntimeError) as err:
+        print(f"microemo-ref {args.command}: error: {err}", file=sys.stderr)
+        return 2

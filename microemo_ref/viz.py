@@ -1,0 +1,95 @@
+"""Plot helpers for the notebooks and the demo (imported by them, never by the model).
+
+Every figure takes data in and returns a matplotlib ``Figure``; nothing here computes a
+result that a test or the model relies on.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+from microemo_ref.face.regions import REGIONS
+
+#: One colour per emotion, used in every figure.
+EMOTION_COLOURS: dict[str, str] = {
+    "neutral": "#9e9e9e", "happy": "#f2b701", "angry": "#d62728", "sad": "#1f77b4",
+    "surprise": "#9467bd", "fear": "#17becf", "disgust": "#2ca02c", "contempt": "#8c564b",
+}
+
+
+def frame_strip(ax: plt.Axes, frames: np.ndarray, indices: Sequence[int], fps: float) -> None:
+    """Draw ``frames[indices]`` side by side on one axis, each labelled with its time."""
+    tiles = [frames[i] for i in indices]
+    ax.imshow(np.concatenate(tiles, axis=1))
+    w = frames.shape[2]
+    for k, i in enumerate(indices):
+        ax.text(k * w + 4, 14, f"{i / fps:.1f} s", color="white", fontsize=8,
+                bbox={"facecolor": "black", "alpha": 0.5, "pad": 1})
+    ax.set_axis_off()
+
+
+def utterance_spans(ax: plt.Axes, utterances: Sequence[dict], *, text: bool = True) -> None:
+    """Shade each utterance's span on a time axis and write its text above."""
+    for i, u in enumerate(utterances):
+        ax.axvspan(u["start"], u["end"], color="#cfe2f3", alpha=0.6, zorder=0)
+        if text:
+            ax.text((u["start"] + u["end"]) / 2, 1.02, f"{i + 1}: {u['text']}", transform=ax.get_xaxis_transform(),
+                    ha="center", va="bottom", fontsize=7, clip_on=False)
+
+
+def event_timeline(ax: plt.Axes, events: Sequence[dict], blinks: Sequence[dict], fps: float, duration: float) -> None:
+    """One row per facial region; bars for macro (wide) and micro (narrow, outlined) events."""
+    names = list(REGIONS)
+    for ev in events:
+        for r in ev["regions"]:
+            y = names.index(r)
+            h = 0.8 if ev["kind"] == "macro" else 0.5
+            ax.barh(y, (ev["offset"] - ev["onset"] + 1) / fps, left=ev["onset"] / fps, height=h,
+                    color=EMOTION_COLOURS[ev["emotion"]], edgecolor="black" if ev["kind"] == "micro" else "none",
+                    alpha=0.9 if ev["kind"] == "micro" else 0.5)
+            if ev["kind"] == "micro":
+                ax.plot(ev["apex"] / fps, y, marker="v", color="black", markersize=5)
+    for b in blinks:
+        ax.barh(names.index("lids"), (b["offset"] - b["onset"] + 1) / fps, left=b["onset"] / fps,
+                height=0.2, color="black")
+    ax.set_yticks(range(len(names)), names, fontsize=8)
+    ax.set_xlim(0, duration)
+    ax.set_ylim(-0.6, len(names) - 0.4)
+
+
+def tour_figure(frames: np.ndarray, audio: np.ndarray | None, sample_rate: int, truth: dict, *,
+                n_tiles: int = 6) -> Figure:
+    """The tour of one generated clip: frames, waveform, log-mel spectrogram, event timeline."""
+    import librosa
+
+    fps, duration = truth["fps"], truth["duration"]
+    fig, axes = plt.subplots(4, 1, figsize=(11, 9), height_ratios=[2.2, 1, 1.3, 1.6], layout="constrained")
+    # Frames at evenly spaced times, plus the apex of the first micro-expression if any.
+    idx = list(np.linspace(0, len(frames) - 1, n_tiles).astype(int))
+    micro = [ev for ev in truth["events"] if ev["kind"] == "micro"]
+    if micro:
+        idx[len(idx) // 2] = micro[0]["apex"]
+        idx = sorted(idx)
+    frame_strip(axes[0], frames, idx, fps)
+    axes[0].set_title(f"{truth.get('name', '')}  scenario: {truth['scenario']}  labels: {', '.join(truth['labels'])}",
+                      fontsize=10)
+    ax = axes[1]
+    if audio is not None:
+        t = np.arange(len(audio)) / sample_rate
+        ax.plot(t, audio, lw=0.4, color="black")
+    utterance_spans(ax, truth["utterances"])
+    ax.set_xlim(0, duration)
+    ax.set_ylabel("audio")
+    ax = axes[2]
+    if audio is not None:
+        mel = librosa.feature.melspectrogram(y=audio, sr=sample_rate, n_fft=512, hop_length=160, n_mels=64)
+        ax.imshow(librosa.power_to_db(mel, ref=np.max), origin="lower", aspect="auto",
+                  extent=(0, len(audio) / sample_rate, 0, 64), cmap="magma")
+    ax.set_xlim(0, duration)
+    ax.set_ylabel("mel band")
+    event_timeline(axes[3], truth["events"], truth["blinks"], fps, duration)
+    axes[3].set_xlabel("time (s)")
+    return fig
