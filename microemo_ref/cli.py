@@ -17,7 +17,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GLOG_minloglevel", "2")       # quieten MediaPipe's C++ logging
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-DEMO_SAMPLE = "concealed_grace_hopper_s0001"
+DEMO_SAMPLE = "concealed_grace_hopper_s0036"
 
 
 def _truth_for(video: Path) -> dict | None:

@@ -163,3 +163,20 @@ def test_speech_found_by_vad(concealed_clip):
     for u in concealed_clip.truth["utterances"]:
         best = max((interval_iou((u["start"], u["end"]), f) for f in found), default=0.0)
         assert best >= 0.5, (u, found)
+
+
+@pytest.mark.slow
+def test_committed_samples_regenerate_exactly(tmp_path):
+    """`microemo-ref samples` reproduces data_samples/ byte for byte (checked on one clip)."""
+    from microemo_ref.config import DATA_SAMPLES
+    from microemo_ref.samples.sets import COMMITTED, clip_name
+
+    scenario, identity, seed = COMMITTED[0]
+    name = clip_name(scenario, identity, seed)
+    clip = generate_clip(scenario, seed, bundled_canvas(identity))
+    write_clip(clip, tmp_path, name)
+    for suffix in (".json", ".srt", ".mp4"):
+        assert (tmp_path / f"{name}{suffix}").read_bytes() == (DATA_SAMPLES / f"{name}{suffix}").read_bytes(), suffix
+    committed = {p.stem for p in DATA_SAMPLES.glob("*.mp4")}
+    assert committed == {clip_name(*c) for c in COMMITTED}
+    assert {json.loads((DATA_SAMPLES / f"{n}.json").read_text())["scenario"] for n in committed} == set(SCENARIOS)

@@ -53,6 +53,7 @@ class GenerateConfig:
     micro_frames: tuple[int, int] = (4, 10)         # inclusive length: 160-400 ms at 25 fps
     macro_px: tuple[float, float] = (4.0, 7.0)
     blink_every_s: float = 3.5                      # mean interval between blinks
+    room_noise_db: float = -60.0                    # background hiss under the speech (dBFS RMS)
     render: RenderConfig = field(default_factory=RenderConfig)
 
 
@@ -86,10 +87,11 @@ def _speak(plan: ScenarioPlan, rng: np.random.Generator, cfg: GenerateConfig) ->
     total = spans[-1][1] + rng.uniform(*cfg.tail_s)
     n_frames = int(np.ceil(total * cfg.fps))
     audio = np.zeros(int(round(n_frames / cfg.fps * SAMPLE_RATE)), np.float32)
+    audio += (10 ** (cfg.room_noise_db / 20) * rng.standard_normal(len(audio))).astype(np.float32)
     utts = []
     for i, ((s, e), wav, p) in enumerate(zip(spans, keep, plan.utterances)):
         a = int(round(s * SAMPLE_RATE))
-        audio[a:a + len(wav)] = wav
+        audio[a:a + len(wav)] += wav
         pros = PROSODY_BY_EMOTION[p.voice]
         measured = {k: round(float(v), 2) for k, v in measure_prosody(wav).items()}
         utts.append({"index": i, "start": round(a / SAMPLE_RATE, 3), "end": round((a + len(wav)) / SAMPLE_RATE, 3),

@@ -125,6 +125,22 @@ def _span(u: dict) -> str:
     return f"{u['start']:.1f}-{u['end']:.1f} s"
 
 
+def _merge_macros(events: list[dict]) -> list[dict]:
+    """Macro events of one emotion that follow each other become one cue spanning them all."""
+    merged: list[dict] = []
+    for ev in sorted(events, key=lambda e: e["onset"]):
+        if ev["kind"] != "macro":
+            merged.append(ev)
+            continue
+        last = next((m for m in reversed(merged) if m["kind"] == "macro"), None)
+        if last is not None and last["emotion"] == ev["emotion"] and ev["onset"] - last["offset"] <= 5:
+            last.update(offset=ev["offset"], offset_s=ev["offset_s"])
+            last["utterances"] += [ev["utterance"]] if ev["utterance"] is not None else []
+        else:
+            merged.append({**ev, "utterances": [ev["utterance"]] if ev["utterance"] is not None else []})
+    return sorted(merged, key=lambda e: e["onset"])
+
+
 def gold_explanation(plan: ScenarioPlan, utterances: list[dict], events: list[dict],
                      labels: list[str], rng: np.random.Generator) -> str:
     """An explanation that cites the cues with their times and utterances (varied phrasing).
@@ -138,32 +154,37 @@ def gold_explanation(plan: ScenarioPlan, utterances: list[dict], events: list[di
                          "At {start:.1f} s the person says \"{text}\""))[0]
     parts.append(opener.format(span=_span(first), text=first["text"], start=first["start"])
                  + f", and the voice is {VOICE_WORDS[plan.utterances[0].voice]}.")
-    for ev in events:
+    for ev in _merge_macros(events):
         u = ev.get("utterance")
-        where = f"during utterance {u + 1} (\"{utterances[u]['text']}\")" if u is not None else "between utterances"
         cue = CUE_WORDS[ev["emotion"]]
         if ev["kind"] == "micro":
+            where = f"during utterance {u + 1} (\"{utterances[u]['text']}\")" if u is not None else "between utterances"
             ms = int(round(ev["duration_s"] * 1000))
             parts.append(_pick(rng, (
                 f"At {ev['apex_s']:.1f} s, {where}, {cue} flashes across the face for only about {ms} ms.",
                 f"A micro-expression appears {where}: {cue}, peaking at {ev['apex_s']:.1f} s and gone within {ms} ms.",
-                f"{where.capitalize()}, around {ev['apex_s']:.1f} s, there is a brief {ms}-ms flash of {cue}."))[0])
+                f"{where[0].upper() + where[1:]}, around {ev['apex_s']:.1f} s, there is a brief {ms}-ms flash of {cue}."))[0])
         else:
+            us = ev["utterances"]
+            where = f"utterance {us[0] + 1}" if len(us) == 1 else f"utterances {us[0] + 1}-{us[-1] + 1}"
             parts.append(_pick(rng, (
-                f"From {ev['onset_s']:.1f} s to {ev['offset_s']:.1f} s, {where}, the face shows {cue}.",
-                f"The face holds {cue} {where} ({ev['onset_s']:.1f}-{ev['offset_s']:.1f} s)."))[0])
+                f"From {ev['onset_s']:.1f} s to {ev['offset_s']:.1f} s, through {where}, the face shows {cue}.",
+                f"The face holds {cue} through {where} ({ev['onset_s']:.1f}-{ev['offset_s']:.1f} s)."))[0])
     if not events:
         parts.append("The face stays relaxed throughout, apart from blinks and small head movements.")
     for i, (u, p) in enumerate(zip(utterances[1:], plan.utterances[1:]), start=2):
         if p.voice != plan.utterances[i - 2].voice:
-            parts.append(f"In utterance {i} ({_span(u)}) the voice turns {VOICE_WORDS[p.voice]}: \"{u['text']}\".")
+            parts.append(f"In utterance {i} ({_span(u)}, \"{u['text']}\") the voice turns {VOICE_WORDS[p.voice]}.")
     words = ", ".join(labels[:-1]) + (f" and {labels[-1]}" if len(labels) > 1 else labels[0])
     if plan.scenario == "concealed":
         parts.append(_pick(rng, (
             f"The polite words and {('smile' if plan.shown == 'happy' else 'calm voice')} mask the feeling that the brief expression gives away: the person is {words}.",
             f"So behind the courteous surface the person is most likely {words}."))[0])
     elif plan.scenario == "shift":
-        parts.append(f"The mood moves from {plan.felt[0]} to {plan.felt[1]}: at the end the person is {words}.")
+        before = LEXICON[plan.felt[0]][0]
+        now = [w for w in labels if w != before]
+        now_words = ", ".join(now[:-1]) + (f" and {now[-1]}" if len(now) > 1 else now[0])
+        parts.append(f"The mood shifts between utterances: the person is {before} at first, and {now_words} by the end.")
     else:
         parts.append(_pick(rng, (f"Words, face and voice agree: the person is {words}.",
                                  f"Taken together, the person seems {words}."))[0])

@@ -20,7 +20,7 @@ from microemo_ref.samples.warp import FaceAnimator
 
 #: (scenario, identity, seed) of every committed sample.
 COMMITTED: tuple[tuple[str, str, int], ...] = (
-    ("concealed", "grace_hopper", 1), ("concealed", "astronaut", 2),
+    ("concealed", "grace_hopper", 36), ("concealed", "astronaut", 2),
     ("congruent", "grace_hopper", 3), ("congruent", "astronaut", 4),
     ("shift", "grace_hopper", 5), ("shift", "astronaut", 6),
     ("neutral", "grace_hopper", 7), ("neutral", "astronaut", 8),
