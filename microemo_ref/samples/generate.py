@@ -105,25 +105,28 @@ def _plant_events(plan: ScenarioPlan, utts: list[dict], n_frames: int, rng: np.r
                   cfg: GenerateConfig) -> list[ExpressionEvent]:
     """Macro expressions around utterances, micro-expressions inside them (frames inclusive)."""
     fps, events = cfg.fps, []
-    prev_offset = -1
+    prev_offset = -fps
     for u, p in zip(utts, plan.utterances):
         if p.face is None:
             continue
-        onset = max(int(round((u["start"] - rng.uniform(0.1, 0.3)) * fps)), prev_offset + 1, 0)
+        # The expression spans the utterance: it starts as the person starts speaking and is
+        # gone soon after they stop, so the face rests (>= 6 frames) between utterances.
+        onset = max(int(round((u["start"] - rng.uniform(0.0, 0.15)) * fps)), prev_offset + 6, 0)
+        offset = min(int(round((u["end"] + rng.uniform(0.0, 0.15)) * fps)), onset + 4 * fps - 1, n_frames - 1)
         apex = onset + int(round(rng.uniform(0.25, 0.45) * fps))
-        fall = int(round(rng.uniform(0.3, 0.5) * fps))
-        hold_end = int(round((u["end"] + rng.uniform(0.0, 0.2)) * fps))
-        hold_end = min(max(hold_end, apex), onset + 4 * fps - fall - 1, n_frames - fall - 1)  # <= 4 s in all
-        events.append(ExpressionEvent("macro", p.face, onset, apex, hold_end + fall,
+        hold_end = max(offset - int(round(rng.uniform(0.3, 0.5) * fps)), apex)
+        events.append(ExpressionEvent("macro", p.face, onset, apex, offset,
                                       round(float(rng.uniform(*cfg.macro_px)), 2), hold_end))
-        prev_offset = hold_end + fall
+        prev_offset = offset
     for u, p in zip(utts, plan.utterances):
         if p.micro is None:
             continue
         length = int(rng.integers(cfg.micro_frames[0], cfg.micro_frames[1] + 1))
-        # Keep clear of the macro expression's rise at the utterance start (if there is one).
-        lo = u["start"] + (0.6 if p.face else 0.25)
-        hi = max(u["end"] - 0.25, lo + 0.01)
+        # Keep clear of the macro expression's rise at the utterance start (if there is one) ...
+        # ... and of its fall at the end.
+        margin = 0.6 if p.face else 0.25
+        lo = u["start"] + margin
+        hi = max(u["end"] - margin, lo + 0.01)
         apex = int(round(rng.uniform(lo, hi) * fps))
         rise = int(round(length * rng.uniform(0.4, 0.6)))
         onset = max(apex - rise, 0)

@@ -126,14 +126,14 @@ def _span(u: dict) -> str:
 
 
 def _merge_macros(events: list[dict]) -> list[dict]:
-    """Macro events of one emotion that follow each other become one cue spanning them all."""
+    """Macro events of one emotion less than 1 s apart become one cue spanning them all."""
     merged: list[dict] = []
     for ev in sorted(events, key=lambda e: e["onset"]):
         if ev["kind"] != "macro":
             merged.append(ev)
             continue
         last = next((m for m in reversed(merged) if m["kind"] == "macro"), None)
-        if last is not None and last["emotion"] == ev["emotion"] and ev["onset"] - last["offset"] <= 5:
+        if last is not None and last["emotion"] == ev["emotion"] and ev["onset_s"] - last["offset_s"] <= 1.0:
             last.update(offset=ev["offset"], offset_s=ev["offset_s"])
             last["utterances"] += [ev["utterance"]] if ev["utterance"] is not None else []
         else:
