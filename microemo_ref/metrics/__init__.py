@@ -1,0 +1,1 @@
+"""Metrics, written from their published formulas."""
