@@ -1,8 +1,9 @@
 """The ``microemo-ref`` command (also ``python -m microemo_ref``).
 
 Subcommands: ``demo`` (what the reference can do so far, on a bundled sample), ``generate``
-(sample dialogues with ground truth), ``samples`` (regenerate the committed set), ``info``
-(summary of a clip) and ``nbclean`` (strip notebook metadata before committing).
+(sample dialogues with ground truth), ``samples`` (regenerate the committed set), ``spot`` and
+``spot-eval`` (the local facial branch and its MEGC score), ``info`` (summary of a clip) and
+``nbclean`` (strip notebook metadata before committing).
 """
 from __future__ import annotations
 
@@ -68,6 +69,59 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_events(ev: dict) -> None:
+    print(f"{len(ev['events'])} events at {ev['fps']:g} fps (speech from {ev['speech_source']})")
+    for e in ev["events"]:
+        print(f"  {e['type']:5s} frames {e['onset']:4d}-{e['apex']:4d}-{e['offset']:4d} "
+              f"({e['onset_s']:6.2f}-{e['offset_s']:6.2f} s)  peak {e['peak_px']:.2f} px  regions {', '.join(e['regions'])}")
+    for a, b in ev["face_lost"]:
+        print(f"  face lost {a:.2f}-{b:.2f} s")
+
+
+def cmd_spot(args: argparse.Namespace) -> int:
+    from microemo_ref.face.local_branch import extract_local
+
+    out = extract_local(args.video).to_json()
+    if args.json:
+        print(json.dumps(out))
+    else:
+        _print_events(out)
+    return 0
+
+
+def cmd_spot_eval(args: argparse.Namespace) -> int:
+    from microemo_ref.face.local_branch import extract_local
+    from microemo_ref.io.casme import events_from_truth, load_spotting_annotations
+    from microemo_ref.metrics.spotting import iou_sweep, score_spotting
+
+    root = Path(args.dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: not a folder")
+    table = load_spotting_annotations(args.annotations) if args.annotations else None
+    clips = []
+    for video in sorted(root.rglob("*.mp4")) + sorted(root.rglob("*.avi")):
+        if table is not None:
+            key = next((k for k in (video.stem, str(video.relative_to(root).with_suffix(""))) if k in table), None)
+            if key is None:
+                continue
+            gt = [a.to_event() for a in table[key]]
+        else:
+            truth = _truth_for(video)
+            if truth is None or "events" not in truth:
+                continue
+            gt = events_from_truth(truth)
+        pred = extract_local(video).to_json()["events"]
+        clips.append((pred, gt))
+        if not args.json:
+            print(f"  {video.name}: {len(pred)} predicted, {len(gt)} true", flush=True)
+    if not clips:
+        raise FileNotFoundError(f"{root}: no video with ground truth found")
+    result = score_spotting(clips)
+    result["iou_sweep"] = {f"{k:.1f}": v["overall"]["f1"] for k, v in iou_sweep(clips).items()}
+    print(json.dumps(result, indent=None if args.json else 1))
+    return 0
+
+
 def _progress(msg: str) -> None:
     print(f"  {msg}", flush=True)
 
@@ -122,6 +176,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("samples", help="regenerate the committed sample set")
     p.add_argument("--out", default="data_samples")
     p.set_defaults(func=cmd_samples)
+    p = sub.add_parser("spot", help="spot micro- and macro-expressions in a video (local facial branch)")
+    p.add_argument("video")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_spot)
+    p = sub.add_parser("spot-eval", help="score spotting on every clip with ground truth under DIR (MEGC protocol)")
+    p.add_argument("dir")
+    p.add_argument("--annotations", help="a CASME-style annotation table (CSV/TSV) instead of generated JSON")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_spot_eval)
     p = sub.add_parser("info", help="summary of a clip (video + audio + subtitles)")
     p.add_argument("video")
     p.set_defaults(func=cmd_info)

@@ -93,3 +93,57 @@ def tour_figure(frames: np.ndarray, audio: np.ndarray | None, sample_rate: int, 
     event_timeline(axes[3], truth["events"], truth["blinks"], fps, duration)
     axes[3].set_xlabel("time (s)")
     return fig
+
+
+#: One colour per facial region.
+REGION_COLOURS: dict[str, str] = {
+    "brows": "#1f77b4", "inner_brows": "#17becf", "lids": "#2ca02c",
+    "nose": "#9467bd", "mouth_corners": "#d62728", "lips": "#ff7f0e",
+}
+
+
+def draw_regions(ax: plt.Axes, frame: np.ndarray, landmarks: np.ndarray) -> None:
+    """A frame with all FaceMesh points (grey) and the region landmarks (coloured)."""
+    ax.imshow(frame)
+    ax.scatter(landmarks[:, 0], landmarks[:, 1], s=0.5, c="white", alpha=0.5)
+    for name, idx in REGIONS.items():
+        pts = landmarks[list(idx)]
+        ax.scatter(pts[:, 0], pts[:, 1], s=14, c=REGION_COLOURS[name], label=name, edgecolors="black", linewidths=0.3)
+    ax.legend(loc="lower left", fontsize=7, framealpha=0.7)
+    ax.set_axis_off()
+
+
+def flow_quiver(ax: plt.Axes, crop: np.ndarray, flow: np.ndarray, *, step: int = 8, gain: float = 10.0) -> None:
+    """Optical flow arrows (magnified ``gain`` times) over a grey face crop."""
+    ax.imshow(crop, cmap="gray")
+    ys, xs = np.mgrid[step // 2:crop.shape[0]:step, step // 2:crop.shape[1]:step]
+    u, v = flow[ys, xs, 0], flow[ys, xs, 1]
+    ax.quiver(xs, ys, u * gain, v * gain, color="yellow", angles="xy", scale_units="xy", scale=1, width=0.004)
+    ax.set_title(f"flow x{gain:g}", fontsize=9)
+    ax.set_axis_off()
+
+
+def region_curves(magnitudes: dict[str, np.ndarray], thresholds: dict[str, np.ndarray], fps: float, *,
+                  truth_events: Sequence[dict] = (), spotted: Sequence[dict] = (),
+                  samples: Sequence[int] = ()) -> Figure:
+    """One row per region: its displacement from rest, its threshold, the true events (shaded
+    by kind) and the spotted ones (red bars on top); ``samples`` marks frames a sparse sampler keeps."""
+    names = list(magnitudes)
+    fig, axes = plt.subplots(len(names), 1, figsize=(11, 1.4 * len(names)), sharex=True, layout="constrained")
+    for ax, name in zip(axes, names):
+        m = magnitudes[name]
+        t = np.arange(len(m)) / fps
+        for ev in truth_events:
+            if name in ev["regions"]:
+                ax.axvspan(ev["onset"] / fps, (ev["offset"] + 1) / fps, color="#f2b701" if ev["kind"] == "macro" else "#d62728",
+                           alpha=0.25 if ev["kind"] == "macro" else 0.4, lw=0)
+        ax.plot(t, m, color=REGION_COLOURS.get(name, "black"), lw=1)
+        ax.plot(t, thresholds[name], color="grey", lw=0.8, ls="--")
+        for ev in spotted:
+            if name in ev["regions"]:
+                ax.plot([ev["onset"] / fps, (ev["offset"] + 1) / fps], [np.nanmax(m) * 1.05] * 2, color="black", lw=3)
+        if len(samples):
+            ax.plot(np.asarray(samples) / fps, m[list(samples)], "o", color="black", ms=3)
+        ax.set_ylabel(name, fontsize=8)
+    axes[-1].set_xlabel("time (s)")
+    return fig

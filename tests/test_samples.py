@@ -8,12 +8,11 @@ import pytest
 
 from microemo_ref.face.landmarks import FaceMesh, similarity_align
 from microemo_ref.face.regions import REGIONS, STABLE_POINTS
-from microemo_ref.samples.expressions import (ACTION_REGIONS, ACTIONS, EMOTIONS, ExpressionEvent,
-                                              action_amplitudes, event_profile)
+from microemo_ref.samples.expressions import ACTION_REGIONS, ACTIONS, EMOTIONS, ExpressionEvent, event_profile
 from microemo_ref.samples.faces import bundled_canvas
 from microemo_ref.samples.generate import generate_clip, write_clip
 from microemo_ref.samples.scenarios import SCENARIOS
-from microemo_ref.samples.warp import FaceAnimator, RenderConfig, head_trajectory
+from microemo_ref.samples.warp import FaceAnimator, RenderConfig, render_sequence
 
 
 def test_event_profile_shape():
@@ -34,10 +33,7 @@ def _landmark_signal(identity: str, emotion: str, seed: int = 1):
     animator = FaceAnimator(canvas, cfg)
     n = 120
     events = [ExpressionEvent("micro", emotion, o, o + 3, o + 7, 3.0) for o in (20, 45, 70, 95)]
-    curves = action_amplitudes(events, n)
-    rng = np.random.default_rng(seed)
-    head = head_trajectory(n, 25, rng, cfg)
-    frames = [animator.render({a: float(c[t]) for a, c in curves.items()}, head[t], rng) for t in range(n)]
+    frames, _ = render_sequence(animator, events, n, 25, np.random.default_rng(seed))
     with FaceMesh(static=False) as fm:
         tracks = np.stack([fm.landmarks(f)[:, :2] for f in frames])
     aligned = np.stack([similarity_align(tracks[t], tracks[0], STABLE_POINTS) for t in range(n)])

@@ -95,16 +95,21 @@ def detect_landmarks(image: np.ndarray, *, source: str | Path = "image") -> np.n
     return pts
 
 
-def similarity_align(points: np.ndarray, reference: np.ndarray, anchors: list[int] | tuple[int, ...]) -> np.ndarray:
-    """Map ``points`` (N, 2) onto ``reference`` (N, 2) with the similarity transform (scale,
-    rotation, translation) that best fits the ``anchors`` in the least-squares sense
-    (Procrustes / Umeyama). Removes rigid head motion before looking at facial motion.
-    """
-    p, q = points[list(anchors), :2], reference[list(anchors), :2]
-    p_mean, q_mean = p.mean(axis=0), q.mean(axis=0)
-    pc, qc = p - p_mean, q - q_mean
+def similarity_matrix(points: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """The 2x3 similarity transform (scale, rotation, translation) that maps ``points`` (N, 2)
+    onto ``reference`` (N, 2) with the least squared error (Procrustes / Umeyama, 1991)."""
+    p_mean, q_mean = points.mean(axis=0), reference.mean(axis=0)
+    pc, qc = points - p_mean, reference - q_mean
     u, s, vt = np.linalg.svd(pc.T @ qc)
     flip = np.diag([1.0, np.sign(np.linalg.det(vt.T @ u.T))])   # no reflections
     rot = vt.T @ flip @ u.T
     scale = (s * np.diag(flip)).sum() / (pc**2).sum()
-    return (points[:, :2] - p_mean) @ rot.T * scale + q_mean
+    a = scale * rot
+    return np.hstack([a, (q_mean - a @ p_mean)[:, None]])
+
+
+def similarity_align(points: np.ndarray, reference: np.ndarray, anchors: list[int] | tuple[int, ...]) -> np.ndarray:
+    """Map ``points`` (N, 2+) onto ``reference`` with the similarity transform fitted on the
+    ``anchors`` only. Removes rigid head motion before looking at facial motion."""
+    m = similarity_matrix(points[list(anchors), :2], reference[list(anchors), :2])
+    return points[:, :2] @ m[:, :2].T + m[:, 2]

@@ -31,11 +31,11 @@ from microemo_ref.config import FPS, SAMPLE_RATE
 from microemo_ref.io.clip import Utterance
 from microemo_ref.io.subtitles import write_srt
 from microemo_ref.io.video import write_video
-from microemo_ref.samples.expressions import ExpressionEvent, action_amplitudes, event_profile
+from microemo_ref.samples.expressions import ExpressionEvent
 from microemo_ref.samples.faces import FaceCanvas
 from microemo_ref.samples.scenarios import ScenarioPlan, gold_explanation, gold_labels, plan_scenario
 from microemo_ref.samples.speech import PROSODY_BY_EMOTION, speech_bounds, synthesize
-from microemo_ref.samples.warp import FaceAnimator, RenderConfig, head_trajectory
+from microemo_ref.samples.warp import FaceAnimator, RenderConfig, render_sequence
 
 FORMAT_VERSION = 1
 
@@ -137,8 +137,9 @@ def _plant_events(plan: ScenarioPlan, utts: list[dict], n_frames: int, rng: np.r
 
 def _plant_blinks(events: list[ExpressionEvent], n_frames: int, rng: np.random.Generator,
                   cfg: GenerateConfig) -> list[ExpressionEvent]:
-    """Blinks (3-5 frames, nearly full closure), kept 0.4 s away from micro-expressions."""
-    blinks, t = [], rng.exponential(cfg.blink_every_s)
+    """Blinks (3-5 frames, nearly full closure), kept 0.4 s away from micro-expressions
+    and out of the first 0.3 s (where a spotter takes its first reference frame)."""
+    blinks, t = [], 0.3 + rng.exponential(cfg.blink_every_s)      # none in the first 0.3 s
     guard = int(0.4 * cfg.fps)
     while t * cfg.fps < n_frames - 6:
         onset = int(t * cfg.fps)
@@ -170,14 +171,9 @@ def generate_clip(scenario: str, seed: int, canvas: FaceCanvas, cfg: GenerateCon
     n_frames = int(round(len(audio) / SAMPLE_RATE * cfg.fps))
     events = _plant_events(plan, utts, n_frames, rng, cfg)
     blinks = _plant_blinks(events, n_frames, rng, cfg)
-    curves = action_amplitudes(events, n_frames)
-    curves["blink"] = sum((event_profile(b, n_frames) for b in blinks), np.zeros(n_frames))
-    curves["jaw_drop"] = curves.get("jaw_drop", np.zeros(n_frames)) + cfg.render.talk_px * _talk_curve(audio, n_frames, cfg.fps)
-    head = head_trajectory(n_frames, cfg.fps, rng, cfg.render)
     animator = animator or FaceAnimator(canvas, cfg.render)
-    noise_rng = np.random.default_rng(rng.integers(2**32))
-    frames = np.stack([animator.render({a: float(c[t]) for a, c in curves.items()}, head[t], noise_rng)
-                       for t in range(n_frames)])
+    frames, head = render_sequence(animator, events, n_frames, cfg.fps, rng, blinks=blinks,
+                                   talk=_talk_curve(audio, n_frames, cfg.fps))
 
     def utterance_of(frame: int) -> int | None:
         t = frame / cfg.fps

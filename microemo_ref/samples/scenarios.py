@@ -85,7 +85,10 @@ def plan_scenario(scenario: str, rng: np.random.Generator) -> ScenarioPlan:
         lines = _pick(rng, LINES[emo], min(n, len(LINES[emo])))
         faces = rng.random(len(lines)) < 0.6
         faces[int(rng.integers(len(lines)))] = True          # at least one macro expression
-        micro_at = int(rng.integers(len(lines))) if rng.random() < 0.5 else -1
+        # A micro-expression must stand out against the face: plant it only in an utterance
+        # without the (same-emotion) macro expression, if there is one.
+        bare = np.flatnonzero(~faces)
+        micro_at = int(rng.choice(bare)) if len(bare) and rng.random() < 0.7 else -1
         utts = [UtterancePlan(t, emo, emo if f else None, emo if i == micro_at else None)
                 for i, (t, f) in enumerate(zip(lines, faces))]
         return ScenarioPlan(scenario, tuple(utts), (emo,), emo)

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from microemo_ref.face.regions import REFERENCE_FACE_PX, eye_opening_px
-from microemo_ref.samples.expressions import ACTIONS
+from microemo_ref.samples.expressions import ACTIONS, ExpressionEvent, action_amplitudes, event_profile
 from microemo_ref.samples.faces import FaceCanvas
 
 
@@ -118,3 +118,19 @@ class FaceAnimator:
             noisy = frame.astype(np.float32) + rng.normal(0, self.cfg.noise_std, frame.shape).astype(np.float32)
             frame = np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
         return frame
+
+
+def render_sequence(animator: FaceAnimator, events: list[ExpressionEvent], n_frames: int, fps: float,
+                    rng: np.random.Generator, *, blinks: list[ExpressionEvent] = (),
+                    talk: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Frames (T, H, W, 3) of planted ``events`` and ``blinks`` with head motion and pixel noise
+    drawn from ``rng``; ``talk`` (T,) in [0, 1] opens the jaw with speech. Returns (frames, head)."""
+    curves = action_amplitudes(list(events), n_frames)
+    curves["blink"] = sum((event_profile(b, n_frames) for b in blinks), np.zeros(n_frames))
+    if talk is not None:
+        curves["jaw_drop"] = curves.get("jaw_drop", np.zeros(n_frames)) + animator.cfg.talk_px * talk
+    head = head_trajectory(n_frames, fps, rng, animator.cfg)
+    noise_rng = np.random.default_rng(rng.integers(2**32))
+    frames = np.stack([animator.render({a: float(c[t]) for a, c in curves.items()}, head[t], noise_rng)
+                       for t in range(n_frames)])
+    return frames, head

@@ -1,0 +1,102 @@
+"""Track one face through a video: FaceMesh landmarks per frame, gaps, scale, blinks.
+
+MediaPipe FaceMesh runs in video mode (each frame's mesh seeds the next), one face is kept
+(the largest, see :func:`landmarks.choose_face`). Frames where no face is found are *gaps*:
+gaps of at most ``max_gap`` frames (0.2 s at 25 fps) are filled by linear interpolation of
+the landmarks on both sides; longer gaps are reported and their frames marked invalid, so
+that nothing downstream measures motion there.
+
+Besides the 478 points, a track gives per frame the face box, a scale (distance of the inner
+eye corners, which expressions hardly change) and a blink flag from the eye opening.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from microemo_ref.face.landmarks import N_LANDMARKS, FaceMesh, NoFaceError
+from microemo_ref.face.regions import INNER_EYE_CORNERS, LOWER_LIDS, UPPER_LIDS
+
+
+@dataclass
+class FaceTrack:
+    """Landmarks of one face through a clip. Invalid frames hold NaN landmarks."""
+
+    landmarks: np.ndarray      # (T, 478, 2) float32, pixels
+    detected: np.ndarray       # (T,) bool: FaceMesh found the face in this frame
+    valid: np.ndarray          # (T,) bool: detected, or inside a short interpolated gap
+    fps: float
+    size: tuple[int, int]      # frame (H, W)
+
+    @property
+    def n_frames(self) -> int:
+        return len(self.valid)
+
+    @property
+    def boxes(self) -> np.ndarray:
+        """(T, 4) face boxes x0, y0, x1, y1 from the landmark extent."""
+        return np.concatenate([np.nanmin(self.landmarks, axis=1), np.nanmax(self.landmarks, axis=1)], axis=1)
+
+    @property
+    def scale(self) -> np.ndarray:
+        """(T,) distance between the inner eye corners, pixels."""
+        a, b = INNER_EYE_CORNERS
+        return np.linalg.norm(self.landmarks[:, a] - self.landmarks[:, b], axis=-1)
+
+    def gaps(self) -> list[tuple[int, int]]:
+        """Runs of invalid frames (first, last), inclusive: where the face is lost."""
+        return _runs(~self.valid)
+
+    def blinks(self, closed_fraction: float = 0.6, widen: int = 2) -> np.ndarray:
+        """(T,) bool: frames where the eyes are less than ``closed_fraction`` as open as usual
+        (the median opening over valid frames), widened by ``widen`` frames on each side."""
+        opening = np.linalg.norm(self.landmarks[:, list(UPPER_LIDS)] - self.landmarks[:, list(LOWER_LIDS)],
+                                 axis=-1).mean(axis=1) / self.scale
+        usual = np.nanmedian(opening[self.valid])
+        closed = np.zeros(self.n_frames, bool)
+        closed[self.valid] = opening[self.valid] < closed_fraction * usual
+        return dilate(closed, widen)
+
+
+def dilate(mask: np.ndarray, frames: int) -> np.ndarray:
+    """Widen the True runs of a boolean array by ``frames`` on each side."""
+    out = mask.copy()
+    for shift in range(1, frames + 1):
+        out[shift:] |= mask[:-shift]
+        out[:-shift] |= mask[shift:]
+    return out
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """Runs of True in a boolean array as (first, last) inclusive."""
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1))
+
+
+def track_face(frames: Iterable[np.ndarray], fps: float, *, max_gap: int = 5,
+               source: str | Path = "video") -> FaceTrack:
+    """Run FaceMesh (video mode) over RGB frames; :class:`NoFaceError` if no frame has a face."""
+    points, size = [], None
+    with FaceMesh(static=False) as fm:
+        for frame in frames:
+            size = frame.shape[:2]
+            pts = fm.landmarks(frame)
+            points.append(pts[:, :2] if pts is not None else np.full((N_LANDMARKS, 2), np.nan, np.float32))
+    if not points:
+        raise NoFaceError(f"{source}: no frames to track")
+    landmarks = np.stack(points).astype(np.float32)
+    detected = ~np.isnan(landmarks[:, 0, 0])
+    if not detected.any():
+        raise NoFaceError(f"{source}: no face found in any of {len(points)} frames")
+    valid = detected.copy()
+    for first, last in _runs(~detected):
+        inner = first > 0 and last < len(detected) - 1          # bounded on both sides
+        if inner and last - first + 1 <= max_gap:
+            w = (np.arange(first, last + 1) - (first - 1)) / (last - first + 2)
+            landmarks[first:last + 1] = ((1 - w)[:, None, None] * landmarks[first - 1]
+                                         + w[:, None, None] * landmarks[last + 1])
+            valid[first:last + 1] = True
+    return FaceTrack(landmarks, detected, valid, float(fps), tuple(size))

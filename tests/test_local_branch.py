@@ -1,0 +1,112 @@
+"""The local facial branch: planted events are found where they are, and nothing else is."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from microemo_ref.cli import main
+from microemo_ref.config import DATA_SAMPLES
+from microemo_ref.face.landmarks import NoFaceError
+from microemo_ref.face.local_branch import extract_local, extract_local_frames
+from microemo_ref.face.spotting import dynamics_tensor
+from microemo_ref.io.video import write_video
+from microemo_ref.samples.expressions import ExpressionEvent
+from microemo_ref.samples.faces import bundled_canvas
+from microemo_ref.samples.warp import FaceAnimator, RenderConfig, render_sequence
+
+N = 90
+
+
+def _render(identity: str, events, *, blinks=(), seed: int = 3, cfg: RenderConfig = RenderConfig()):
+    animator = FaceAnimator(bundled_canvas(identity), cfg)
+    frames, _ = render_sequence(animator, list(events), N, 25, np.random.default_rng(seed), blinks=list(blinks))
+    return frames
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("identity,emotion,region", [
+    ("astronaut", "angry", "inner_brows"),
+    ("grace_hopper", "sad", "inner_brows"),
+    ("grace_hopper", "contempt", "mouth_corners"),
+])
+def test_planted_micro_expression_is_spotted_at_its_frames(identity, emotion, region):
+    # A 2-px micro-expression with onset 37, apex 40, offset 44 (0.32 s), head motion, noise
+    # and a blink elsewhere in the clip.
+    planted = ExpressionEvent("micro", emotion, onset=37, apex=40, offset=44, amplitude=2.0)
+    blink = ExpressionEvent("blink", "neutral", 70, 71, 73, 0.95)
+    ev = extract_local_frames(_render(identity, [planted], blinks=[blink]), 25.0)
+    assert len(ev.events) == 1, [e.to_json(25) for e in ev.events]
+    found = ev.events[0]
+    assert found.type == "micro"
+    assert abs(found.apex - 40) <= 2 and abs(found.onset - 37) <= 2 and abs(found.offset - 44) <= 2
+    assert region in found.regions
+
+
+@pytest.mark.slow
+def test_planted_macro_expression_is_spotted():
+    planted = ExpressionEvent("macro", "happy", onset=20, apex=28, offset=65, amplitude=5.0, hold_end=56)
+    ev = extract_local_frames(_render("astronaut", [planted]), 25.0)
+    assert len(ev.events) == 1
+    found = ev.events[0]
+    assert found.type == "macro" and abs(found.onset - 20) <= 3 and abs(found.offset - 65) <= 3
+    assert {"lids", "mouth_corners"} & set(found.regions)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("identity", ["astronaut", "grace_hopper"])
+def test_no_events_under_pure_global_motion(identity):
+    """Twice the generator's head motion, pixel noise and two blinks: no event at all."""
+    cfg = RenderConfig(head_shift_px=5.0, head_rot_deg=2.5)
+    blinks = [ExpressionEvent("blink", "neutral", 25, 26, 28, 1.0), ExpressionEvent("blink", "neutral", 60, 62, 64, 0.9)]
+    ev = extract_local_frames(_render(identity, [], blinks=blinks, cfg=cfg), 25.0)
+    assert ev.events == []
+    assert ev.motion.blink[26] and ev.motion.blink[62]
+
+
+def test_no_face_anywhere_is_a_clear_error(tmp_path):
+    path = write_video(tmp_path / "wall.mp4", np.full((10, 64, 64, 3), 128, np.uint8), 25)
+    with pytest.raises(NoFaceError, match="wall.mp4.*no face"):
+        extract_local(path)
+
+
+@pytest.mark.slow
+def test_lost_face_spans_are_flagged_and_silent():
+    planted = ExpressionEvent("micro", "angry", onset=47, apex=50, offset=54, amplitude=2.5)
+    frames = _render("astronaut", [planted])
+    frames[40:62] = 128                    # the face is gone while the micro-expression plays
+    ev = extract_local_frames(frames, 25.0)
+    assert not ev.track.valid[45:58].any()
+    lost = ev.lost_spans()
+    assert len(lost) == 1 and lost[0][0] <= 41 / 25 and lost[0][1] >= 60 / 25
+    assert all(e.offset < 40 or e.onset > 61 for e in ev.events)
+
+
+def test_dynamics_tensor_is_fixed_size():
+    from microemo_ref.face.spotting import RegionSignal
+
+    t = 137
+    sig = RegionSignal(np.linspace(0, 1, t), np.zeros(t), np.zeros((t, 2, 2)), np.array([-1.0, 1.0]))
+    out = dynamics_tensor({"a": sig, "b": sig}, 32)
+    assert out.shape == (2, 32, 3) and out.dtype == np.float32
+    assert out[0, 0, 0] < 0.05 and out[0, -1, 0] > 0.95      # time order kept
+
+
+@pytest.mark.slow
+def test_spot_and_spot_eval_commands(tmp_path, capsys):
+    name = "concealed_astronaut_s0002"
+    for suffix in (".mp4", ".srt", ".json"):
+        (tmp_path / "sub").mkdir(exist_ok=True)
+        (tmp_path / "sub" / f"{name}{suffix}").write_bytes((DATA_SAMPLES / f"{name}{suffix}").read_bytes())
+    assert main(["spot", str(tmp_path / "sub" / f"{name}.mp4"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["fps"] == 25 and out["speech_source"] == "subtitles"
+    assert {"onset", "apex", "offset", "type", "regions"} <= set(out["events"][0])
+    truth = json.loads((DATA_SAMPLES / f"{name}.json").read_text())
+    micro = next(e for e in truth["events"] if e["kind"] == "micro")
+    assert any(e["type"] == "micro" and abs(e["apex"] - micro["apex"]) <= 2 for e in out["events"])
+    assert main(["spot-eval", str(tmp_path), "--json"]) == 0
+    score = json.loads(capsys.readouterr().out)
+    assert score["clips"] == 1 and set(score) >= {"micro", "macro", "overall"}
+    assert score["overall"]["f1"] >= 0.8
