@@ -190,3 +190,21 @@ def measure_motion(frames: Iterable[np.ndarray], track: FaceTrack, cfg: MotionCo
     blink = track.blinks() | dilate(closed, 2)
     return RegionMotion(points, track.valid.copy(), blink, lid_drop, track.fps, template, references)
 
+
+
+def face_crops(frames: Iterable[np.ndarray], track: FaceTrack, size: int = 112, cfg: MotionConfig = MotionConfig()) -> np.ndarray:
+    """Aligned, scale-normalised RGB face crops (T, size, size, 3) for an appearance encoder.
+
+    Each frame is warped by the similarity that maps its (smoothed) stable landmarks onto the
+    canonical template rescaled to ``size``; invalid frames stay black.
+    """
+    first = int(np.flatnonzero(track.valid)[0])
+    template = canonical_template(track.landmarks[first], cfg) * (size / cfg.crop_size)
+    stable = list(STABLE_POINTS)
+    aligned = smoothed_landmarks(track, stable, cfg.smooth_frames)
+    out = np.zeros((track.n_frames, size, size, 3), np.uint8)
+    for t, frame in enumerate(frames):
+        if t < track.n_frames and track.valid[t]:
+            m = similarity_matrix(aligned[t], template[stable])
+            out[t] = cv2.warpAffine(frame, m, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+    return out

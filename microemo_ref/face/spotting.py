@@ -36,6 +36,7 @@ from scipy.signal import butter, filtfilt
 from microemo_ref.face.motion import RegionMotion
 from microemo_ref.face.regions import NOSE_BRIDGE, REGIONS
 from microemo_ref.face.tracking import _runs
+from microemo_ref.metrics.spotting import interval_iou
 
 BLINK_REGIONS: tuple[str, ...] = ("lids", "brows", "inner_brows")
 MOUTH_REGIONS: tuple[str, ...] = ("lips", "mouth_corners")
@@ -182,11 +183,6 @@ def _region_runs(m: np.ndarray, th: np.ndarray, cfg: SpotConfig) -> list[tuple[i
     return runs
 
 
-def _iou(a: tuple[int, int], b: tuple[int, int]) -> float:
-    inter = min(a[1], b[1]) - max(a[0], b[0]) + 1
-    return max(inter, 0) / (max(a[1], b[1]) - min(a[0], b[0]) + 1)
-
-
 def spot_events(signals: dict[str, RegionSignal], fps: float, speaking: np.ndarray | None = None,
                 cfg: SpotConfig = SpotConfig()) -> list[SpottedEvent]:
     """Expression events from the region signals. ``speaking``: (T,) bool frames with speech."""
@@ -203,7 +199,7 @@ def spot_events(signals: dict[str, RegionSignal], fps: float, speaking: np.ndarr
                     runs.append((score, region, on, apex, off))
     groups: list[list] = []
     for run in sorted(runs, key=lambda r: -r[0]):               # strongest first
-        home = next((g for g in groups if _iou((g[0][2], g[0][4]), (run[2], run[4])) >= cfg.merge_iou), None)
+        home = next((g for g in groups if interval_iou((g[0][2], g[0][4]), (run[2], run[4])) >= cfg.merge_iou), None)
         if home is None:
             groups.append([run])
         else:
