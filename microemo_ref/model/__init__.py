@@ -1,0 +1,1 @@
+"""The MicroEmo model, one concept per module."""
