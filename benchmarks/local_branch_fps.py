@@ -4,8 +4,9 @@ Builds a 640x480 test video from a committed sample (frames scaled to 480 px hig
 then times, in the same run:
 
 * FaceMesh alone (decode + landmarks): the floor the branch cannot beat;
-* the whole local branch (decode twice, FaceMesh, flow, signals, spotting), with DIS (default)
-  and Farneback flow, and the planted micro-expression's signal-to-threshold score with each,
+* the whole local branch (decode twice, FaceMesh, flow, signals, spotting), with DIS (medium
+  preset, the default), DIS (fast preset) and Farneback flow, and the planted
+  micro-expression's signal-to-threshold score with each,
   so the flow method is chosen on speed *and* sensitivity.
 
 Prints frames per second and ratios to FaceMesh alone. Usage:
@@ -61,7 +62,7 @@ def main() -> None:
         n = info.n_frames
         t_mesh = best_of(lambda: track_face((f for _, f in iter_frames(video)), info.fps), args.repeat)
         rows = {"facemesh_alone": {"fps": round(n / t_mesh, 1), "ratio": 1.0}}
-        for method in ("dis", "farneback"):
+        for method in ("dis", "dis_fast", "farneback"):
             cfg = MotionConfig(method=method)
             result = {}
             t = best_of(lambda: result.update(ev=extract_local(video, motion_cfg=cfg)), args.repeat)

@@ -93,7 +93,7 @@ def extract_local(video: str | Path, *, utterances: list[Utterance] | None = Non
     path = Path(video)
     info = probe_video(path)
     track = track_face((f for _, f in iter_frames(path)), info.fps, source=path)
-    motion = measure_motion((f for _, f in iter_frames(path)), track, motion_cfg)
+    motion = measure_motion((f for _, f in iter_frames(path, grey=True)), track, motion_cfg)
     speaking, source = _speech(path, track.n_frames, info.fps, utterances)
     signals = region_signals(motion, spot_cfg)
     return LocalEvidence(spot_events(signals, info.fps, speaking, spot_cfg), signals, motion, track, speaking, source)

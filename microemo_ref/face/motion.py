@@ -47,7 +47,7 @@ class MotionConfig:
     crop_face_px: float = 144.0     # face width (cheek to cheek) inside the crop
     patch: float = 0.04             # half-side of a landmark's flow patch, as a fraction of face width
     window_s: float = 10.0          # a new reference frame every window_s seconds
-    method: str = "dis"             # "dis" | "farneback"
+    method: str = "dis"             # "dis" (DIS, medium preset) | "dis_fast" | "dis_ultrafast" | "farneback"
     smooth_frames: int = 7          # moving average of the alignment landmarks (frames)
     anchors: tuple[int, ...] = NOSE_BRIDGE + (168, 195, 4, 10, 151, 108, 337)   # head-motion patches
     blink_drop: float = 0.12        # a blink moves the lid patches down by this fraction of the eye opening
@@ -84,37 +84,56 @@ def canonical_template(landmarks: np.ndarray, cfg: MotionConfig) -> np.ndarray:
 
 def aligned_crop(frame: np.ndarray, stable_points: np.ndarray, template: np.ndarray,
                  cfg: MotionConfig = MotionConfig()) -> np.ndarray:
-    """Grey canonical face crop (crop_size, crop_size) of an RGB frame, warped by the similarity
+    """Grey canonical face crop (crop_size, crop_size) of an RGB (or grey) frame, warped by the similarity
     transform that maps the frame's STABLE_POINTS landmarks onto the template's."""
     m = similarity_matrix(stable_points, template[list(STABLE_POINTS)])
-    grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+    grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) if frame.ndim == 3 else frame
     return cv2.warpAffine(grey, m, (cfg.crop_size, cfg.crop_size), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE)
 
 
+_DIS_PRESETS = {"dis": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, "dis_fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+                "dis_ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST}
+
+
 def make_flow(method: str):
-    """A function (reference, frame) -> flow (H, W, 2) for 8-bit grey images."""
-    if method == "dis":
-        dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    """A function (reference, frame) -> flow (H, W, 2) for 8-bit grey images.
+
+    ``dis`` is DIS with OpenCV's MEDIUM preset; ``dis_fast`` / ``dis_ultrafast`` the faster presets
+    (noisier: with them, blinks and strong head motion produce false events in our tests)."""
+    if method in _DIS_PRESETS:
+        dis = cv2.DISOpticalFlow_create(_DIS_PRESETS[method])
         return lambda ref, cur: dis.calc(ref, cur, None)
     if method == "farneback":
         return lambda ref, cur: cv2.calcOpticalFlowFarneback(ref, cur, None, 0.5, 3, 15, 3, 5, 1.2, 0)
-    raise ValueError(f"unknown flow method {method!r}; use 'dis' or 'farneback'")
+    raise ValueError(f"unknown flow method {method!r}; use one of {sorted(_DIS_PRESETS) + ['farneback']}")
 
 
 class _Patches:
-    """Mean flow in a square patch around each tracked landmark, with an integral image."""
+    """Mean flow in a square patch around each tracked landmark, with an integral image.
 
-    def __init__(self, centres: np.ndarray, half: int, size: int):
+    Flow is only computed inside ``roi`` (y0, y1, x0, x1): the box around all patches plus a
+    margin for the flow's image pyramid; the crop's corners (hair, background) are skipped."""
+
+    def __init__(self, centres: np.ndarray, half: int, size: int, margin: int = 16):
         c = np.clip(np.rint(centres).astype(int), half, size - half - 1)
+        lo = np.maximum(c.min(axis=0) - half - margin, 0)
+        hi = np.minimum(c.max(axis=0) + half + margin + 1, size)
+        self.roi = (int(lo[1]), int(hi[1]), int(lo[0]), int(hi[0]))
+        c = c - lo
         self.y0, self.y1 = c[:, 1] - half, c[:, 1] + half + 1
         self.x0, self.x1 = c[:, 0] - half, c[:, 0] + half + 1
         self.area = float((2 * half + 1) ** 2)
 
+    def cut(self, image: np.ndarray) -> np.ndarray:
+        y0, y1, x0, x1 = self.roi
+        return np.ascontiguousarray(image[y0:y1, x0:x1])
+
     def means(self, flow: np.ndarray) -> np.ndarray:
+        """(N, 2) mean flow per patch from a flow field over the ROI."""
         s = cv2.integral(flow)                     # (H+1, W+1, 2)
         total = s[self.y1, self.x1] - s[self.y0, self.x1] - s[self.y1, self.x0] + s[self.y0, self.x0]
-        return total / self.area                   # (N, 2)
+        return total / self.area
 
 
 def rigid_motion_fit(points: np.ndarray, flow: np.ndarray) -> np.ndarray:
@@ -172,7 +191,7 @@ def measure_motion(frames: Iterable[np.ndarray], track: FaceTrack, cfg: MotionCo
         if not track.valid[t]:
             ref = None                              # lost face: start a fresh reference after the gap
             continue
-        crop = aligned_crop(frame, aligned[t], template, cfg)
+        crop = patches.cut(aligned_crop(frame, aligned[t], template, cfg))
         if ref is None:
             ref, ref_frame, base = crop, t, np.zeros_like(base)
             references.append(t)

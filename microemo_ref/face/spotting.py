@@ -45,7 +45,7 @@ MOUTH_REGIONS: tuple[str, ...] = ("lips", "mouth_corners")
 @dataclass(frozen=True)
 class SpotConfig:
     lowpass_hz: float = 5.0
-    k: float = 10.0              # threshold = rest median + k robust SDs
+    k: float = 16.0              # threshold = rest median + k robust SDs of the quieter half
     min_px: float = 0.4          # threshold floor above rest level, px at a 256-px face (magnitude channel)
     min_px_brief: float = 0.2    # the same for the transient channel
     edge: float = 0.15           # onset/offset at this fraction of the peak height above rest

@@ -135,11 +135,12 @@ def probe_video(path: str | Path) -> VideoInfo:
 
 
 def iter_frames(
-    path: str | Path, *, start: int = 0, stop: int | None = None, step: int = 1
+    path: str | Path, *, start: int = 0, stop: int | None = None, step: int = 1, grey: bool = False
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(index, frame)`` for frames ``start, start + step, ...`` below `stop`.
 
-    Frames are ``(H, W, 3)`` uint8 RGB, decoded one at a time; only the current frame is held.
+    Frames are ``(H, W, 3)`` uint8 RGB (or ``(H, W)`` luma with ``grey=True``, which skips the
+    colour conversion), decoded one at a time; only the current frame is held.
     Indices count frames in display order from 0 (for variable-frame-rate files, ``index / fps``
     is then only approximately the display time).  Decoding always begins at frame 0 (exact,
     no keyframe seeking), so reaching frame ``start`` costs ``start`` decodes.
@@ -154,7 +155,7 @@ def iter_frames(
             if stop is not None and index >= stop:
                 break
             if index >= start and (index - start) % step == 0:
-                yield index, frame.to_ndarray(format="rgb24")
+                yield index, frame.to_ndarray(format="gray" if grey else "rgb24")
 
 
 def read_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray | None:
