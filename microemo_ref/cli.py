@@ -18,7 +18,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GLOG_minloglevel", "2")       # quieten MediaPipe's C++ logging
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-DEMO_SAMPLE = "concealed_grace_hopper_s0036"
+DEMO_SAMPLE = "concealed_astronaut_s0002"
 
 
 def _truth_for(video: Path) -> dict | None:
@@ -65,7 +65,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         fig = tour_figure(clip.frames, clip.audio, clip.sample_rate, {"name": video.stem, **truth})
         fig.savefig(out / "demo.png", dpi=80)
         print(f"  figure: {out / 'demo.png'}")
-    print("  (the end-to-end EMER run arrives with the model issues; see README)")
+    from microemo_ref.face.local_branch import extract_local
+
+    print("Local facial branch (FaceMesh + optical flow + spotting):")
+    _print_events(extract_local(video).to_json())
+    print("(the end-to-end EMER run arrives with the model issues; see README)")
     return 0
 
 

@@ -51,6 +51,7 @@ class SpotConfig:
     edge: float = 0.15           # onset/offset at this fraction of the peak height above rest
     merge_iou: float = 0.3       # region runs overlapping this much are one event
     min_frames: int = 3          # runs shorter than this (above threshold) are noise
+    quiet_fraction: float = 0.5  # rest statistics come from this quieter fraction of the frames
     micro_max_s: float = 0.5
 
 
@@ -134,11 +135,11 @@ def region_signals(motion: RegionMotion, cfg: SpotConfig = SpotConfig()) -> dict
     return out
 
 
-def _threshold(m: np.ndarray, frames: np.ndarray, k: float, floor: float) -> float:
+def _threshold(m: np.ndarray, frames: np.ndarray, k: float, floor: float, quiet_fraction: float = 0.5) -> float:
     x = m[frames & ~np.isnan(m)]
     if len(x) < 5:
         return np.inf
-    quiet = x[x <= np.median(x)]
+    quiet = x[x <= np.quantile(x, quiet_fraction)]
     level = float(np.median(quiet))
     spread = 1.4826 * float(np.median(np.abs(quiet - level)))
     return level + max(k * spread, floor)
@@ -152,11 +153,13 @@ def thresholds(signals: dict[str, RegionSignal], speaking: np.ndarray, cfg: Spot
     for region, sig in signals.items():
         m = getattr(sig, channel)
         floor = cfg.min_px if channel == "magnitude" else cfg.min_px_brief
+        # Rest statistics come from the frames without speech (all frames if there are too few).
+        mouth = region in MOUTH_REGIONS
         quiet = ~speaking if (~speaking).sum() >= 5 else np.ones_like(speaking)
-        base = _threshold(m, quiet, cfg.k, floor)
+        base = _threshold(m, quiet, cfg.k, floor, cfg.quiet_fraction)
         th = np.full(len(m), base)
-        if region in MOUTH_REGIONS and speaking.any():
-            th[speaking] = max(base, _threshold(m, speaking, cfg.k, floor))
+        if mouth and speaking.any():
+            th[speaking] = max(base, _threshold(m, speaking, cfg.k, floor, cfg.quiet_fraction))
         if channel == "transient" and region == "lips":
             th[speaking] = np.inf          # syllables are brief lip motions: no micro from the lips in speech
         out[region] = th
