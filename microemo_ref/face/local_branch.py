@@ -95,8 +95,13 @@ def extract_local(video: str | Path, *, utterances: list[Utterance] | None = Non
     track = track_face((f for _, f in iter_frames(path)), info.fps, source=path)
     motion = measure_motion((f for _, f in iter_frames(path, grey=True)), track, motion_cfg)
     speaking, source = _speech(path, track.n_frames, info.fps, utterances)
+    return _evidence(track, motion, speaking, source, spot_cfg)
+
+
+def _evidence(track: FaceTrack, motion: RegionMotion, speaking: np.ndarray, source: str,
+              spot_cfg: SpotConfig) -> LocalEvidence:
     signals = region_signals(motion, spot_cfg)
-    return LocalEvidence(spot_events(signals, info.fps, speaking, spot_cfg), signals, motion, track, speaking, source)
+    return LocalEvidence(spot_events(signals, track.fps, speaking, spot_cfg), signals, motion, track, speaking, source)
 
 
 def extract_local_frames(frames: np.ndarray, fps: float, speaking: np.ndarray | None = None, *,
@@ -105,6 +110,4 @@ def extract_local_frames(frames: np.ndarray, fps: float, speaking: np.ndarray | 
     track = track_face(frames, fps)
     motion = measure_motion(frames, track, motion_cfg)
     speaking = np.zeros(len(frames), bool) if speaking is None else speaking
-    signals = region_signals(motion, spot_cfg)
-    return LocalEvidence(spot_events(signals, fps, speaking, spot_cfg), signals, motion, track, speaking,
-                         "given" if speaking.any() else "none")
+    return _evidence(track, motion, speaking, "given" if speaking.any() else "none", spot_cfg)

@@ -169,12 +169,12 @@ def thresholds(signals: dict[str, RegionSignal], speaking: np.ndarray, cfg: Spot
 def _region_runs(m: np.ndarray, th: np.ndarray, cfg: SpotConfig) -> list[tuple[int, int, int, float]]:
     """(onset, apex, offset, score) for each run of m above th."""
     above = np.nan_to_num(m, nan=-np.inf) > th
+    rest = float(np.nanmedian(m[~above])) if (~above).any() else 0.0
     runs = []
     for first, last in _runs(above):
         if last - first + 1 < cfg.min_frames:
             continue
         apex = first + int(np.nanargmax(m[first:last + 1]))
-        rest = np.nanmedian(m[~above]) if (~above).any() else 0.0
         low = rest + cfg.edge * (m[apex] - rest)
         on = apex
         while on > 0 and not np.isnan(m[on - 1]) and m[on - 1] > low:
