@@ -28,3 +28,11 @@ def test_planted_data_is_deterministic():
     a = planted_dynamics(4, np.random.default_rng(3))
     b = planted_dynamics(4, np.random.default_rng(3))
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) and np.array_equal(a[2], b[2])
+
+
+def test_class_regions_agree_with_the_generator():
+    from microemo_ref.model.micro_cue import CLASS_REGIONS
+    from microemo_ref.samples.expressions import ExpressionEvent
+
+    for emotion, regions in CLASS_REGIONS.items():
+        assert tuple(ExpressionEvent("micro", emotion, 0, 1, 2, 1.0).regions()) == regions
