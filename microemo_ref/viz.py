@@ -147,3 +147,23 @@ def region_curves(magnitudes: dict[str, np.ndarray], thresholds: dict[str, np.nd
         ax.set_ylabel(name, fontsize=8)
     axes[-1].set_xlabel("time (s)")
     return fig
+
+
+def attention_over_time(curves: dict[str, np.ndarray], step_times: np.ndarray, weights: np.ndarray,
+                        frame_times: np.ndarray, *, span: tuple[float, float] | None = None, title: str = "") -> Figure:
+    """Top: per-region curves over local-step time (``span`` shaded, e.g. a true micro-expression).
+    Bottom: each frame's attention over the local steps, ``weights`` (T frames, S steps)."""
+    fig, (a, b) = plt.subplots(2, 1, figsize=(10, 4.5), sharex=True, height_ratios=[1, 1.5], layout="constrained")
+    for name, y in curves.items():
+        a.plot(step_times, y, color=REGION_COLOURS.get(name, "black"), lw=1, label=name)
+    if span is not None:
+        a.axvspan(*span, color="red", alpha=0.3)
+    a.legend(fontsize=6, ncol=6)
+    a.set_ylabel("px")
+    a.set_title(title, fontsize=10)
+    b.imshow(weights, aspect="auto", cmap="magma", extent=(0, float(step_times[-1]), len(frame_times) - 0.5, -0.5))
+    every = max(1, len(frame_times) // 10)
+    b.set_yticks(range(0, len(frame_times), every), [f"{t:.1f} s" for t in frame_times[::every]], fontsize=7)
+    b.set_xlabel("time (s)")
+    b.set_ylabel("frame")
+    return fig

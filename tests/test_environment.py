@@ -1,7 +1,6 @@
 """The environment files agree with each other, and everything loads offline."""
 from __future__ import annotations
 
-import os
 import re
 from importlib.metadata import version
 from pathlib import Path

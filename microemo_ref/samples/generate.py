@@ -89,7 +89,7 @@ def _speak(plan: ScenarioPlan, rng: np.random.Generator, cfg: GenerateConfig) ->
     audio = np.zeros(int(round(n_frames / cfg.fps * SAMPLE_RATE)), np.float32)
     audio += (10 ** (cfg.room_noise_db / 20) * rng.standard_normal(len(audio))).astype(np.float32)
     utts = []
-    for i, ((s, e), wav, p) in enumerate(zip(spans, keep, plan.utterances)):
+    for i, ((s, _), wav, p) in enumerate(zip(spans, keep, plan.utterances)):
         a = int(round(s * SAMPLE_RATE))
         audio[a:a + len(wav)] += wav
         pros = PROSODY_BY_EMOTION[p.voice]

@@ -100,10 +100,10 @@ class FaceAnimator:
                 d += np.float32(a) * self.basis[name]
         return d
 
-    def render(self, amplitudes: dict[str, float], head: np.ndarray = np.zeros(3),
+    def render(self, amplitudes: dict[str, float], head: np.ndarray | None = None,
                rng: np.random.Generator | None = None) -> np.ndarray:
-        """One RGB uint8 frame. ``head`` = (dx, dy, degrees); ``rng`` adds pixel noise."""
-        dx, dy, deg = (float(v) for v in head)
+        """One RGB uint8 frame. ``head`` = (dx, dy, degrees), still if None; ``rng`` adds pixel noise."""
+        dx, dy, deg = (0.0, 0.0, 0.0) if head is None else (float(v) for v in head)
         # y = H^-1(x): undo the head's rotation about the frame centre, then its translation.
         theta = np.deg2rad(deg)
         rot_inv = np.array([[np.cos(theta), np.sin(theta)], [-np.sin(theta), np.cos(theta)]], np.float32)
