@@ -1,0 +1,1 @@
+"""Uses of the model: clip -> evidence -> tokens (and, later, -> answer)."""

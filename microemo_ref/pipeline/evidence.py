@@ -1,0 +1,80 @@
+"""Clip -> evidence -> encoder inputs: everything measured about a clip before the model runs.
+
+The first half of the EMER pipeline (video + audio + subtitles in): utterances
+(:mod:`microemo_ref.text.utterances`), the local facial branch
+(:mod:`microemo_ref.face.local_branch`), audio features (:mod:`microemo_ref.audio.features`),
+and the sampled frames, gathered into one :class:`Evidence`. :func:`encoder_inputs` turns it
+into the tensors of :class:`~microemo_ref.model.encoder.EncoderInputs`.
+
+Missing modalities are not errors: no face leaves the local branch out (the frame tokens pass
+through, see :mod:`~microemo_ref.model.visual_encoder`), no audio track or no speech leaves
+the utterances and the audio tokens out. Each case adds a line to ``Evidence.notes``, which
+the command line prints, so the user knows what the model did not see.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from microemo_ref.audio.features import AudioFeatures, audio_features
+from microemo_ref.face.landmarks import NoFaceError
+from microemo_ref.face.local_branch import LocalEvidence, extract_local_frames, speaking_frames
+from microemo_ref.io.clip import Clip
+from microemo_ref.model.encoder import EncoderInputs
+from microemo_ref.model.frame_encoder import frames_to_tensor
+from microemo_ref.model.visual_encoder import VisualEncoderConfig, sample_frames
+from microemo_ref.text.utterances import Segmentation, segment_clip
+
+
+@dataclass
+class Evidence:
+    clip: Clip
+    segmentation: Segmentation
+    frame_index: np.ndarray  # (T,) sampled frame numbers
+    local: LocalEvidence | None  # None: no face found
+    audio: AudioFeatures | None  # None: no audio track
+    notes: list[str] = field(default_factory=list)
+
+
+def gather_evidence(clip: Clip, cfg: VisualEncoderConfig = VisualEncoderConfig(), *,
+                    use_subtitles: bool = True, local: bool = True) -> Evidence:
+    """Segment, sample frames, run the local branch (``local=False`` skips it) and audio features."""
+    seg = segment_clip(clip, use_subtitles=use_subtitles)
+    notes = list(seg.notes)
+    index, _ = sample_frames(clip.n_frames, clip.fps, cfg.sample_fps, cfg.time.max_frames)
+    evidence_local = None
+    if local:
+        speaking = speaking_frames(seg.utterances, clip.n_frames, clip.fps)
+        try:
+            evidence_local = extract_local_frames(clip.frames, clip.fps, speaking)
+        except NoFaceError as err:
+            notes.append(f"{err}; the local facial branch is left out")
+    feats = None
+    if clip.audio is not None and clip.audio.size:
+        feats = audio_features(clip.audio, clip.sample_rate)
+    else:
+        notes.append(f"{clip.path or '<in-memory clip>'}: no audio track; no audio tokens")
+    return Evidence(clip, seg, index, evidence_local, feats, notes)
+
+
+def encoder_inputs(ev: Evidence, cfg: VisualEncoderConfig = VisualEncoderConfig()) -> EncoderInputs:
+    """The tensors of one clip for :class:`~microemo_ref.model.encoder.MicroEmoEncoder`."""
+    clip = ev.clip
+    images = frames_to_tensor(clip.frames[ev.frame_index], cfg.frame.image_size)  # (T, 3, H, W)
+    x = EncoderInputs(duration=clip.duration, images=images,
+                      frame_times=torch.from_numpy(ev.frame_index / clip.fps).float(),
+                      utterances=ev.segmentation.spans())
+    if ev.local is not None:
+        n = ev.local.track.n_frames
+        x.dynamics = torch.from_numpy(ev.local.tensor(n))  # (R, S=T_full, F)
+        x.local_times = torch.arange(n, dtype=torch.float32) / clip.fps
+        x.local_mask = torch.from_numpy(ev.local.track.valid.copy())
+    if ev.audio is not None:
+        x.audio = torch.from_numpy(ev.audio.matrix())
+        x.audio_times = torch.from_numpy(ev.audio.times).float()
+    return x
+
+
+__all__ = ["Evidence", "encoder_inputs", "gather_evidence"]

@@ -1,0 +1,1 @@
+"""Words and utterances: segmentation from subtitles or voice activity, prompt text."""

@@ -1,0 +1,152 @@
+"""Utterance segmentation: where each utterance of a dialogue clip starts and ends, and its words.
+
+MicroEmo's utterance-aware video Q-Former (Zhang et al., 2024, arXiv 2407.16552) makes one
+visual token sequence per utterance, so the pipeline first needs the utterances. The paper
+does not say where they come from; **our choice**:
+
+1. **Subtitles first.** An ``.srt`` or ``.vtt`` file (read by the ``srt`` and ``webvtt-py``
+   libraries in :mod:`microemo_ref.io.subtitles`) gives times *and* words. Its times are
+   checked against the clip: a cue that starts after the clip ends, or ends more than
+   ``END_TOLERANCE`` after it, is an error naming the file; overlaps of up to 0.2 s are
+   trimmed with a warning (the policy of :func:`~microemo_ref.io.subtitles.validate_utterances`).
+2. **Else voice activity.** Silero VAD (:func:`microemo_ref.audio.vad.detect_speech`) finds the
+   speech in the audio track; each segment becomes an utterance with empty text and
+   ``source="vad"``. Its rules, in order: hysteresis on the speech probability (enter at
+   0.5, leave below 0.35); **merge** pauses shorter than ``MIN_PAUSE_S`` = 0.3 s (the gaps
+   between words and at commas; at 0.3 s two sentences separated by a pause of 0.45 s or
+   more come apart); **drop** segments shorter than ``MIN_UTTERANCE_S`` = 0.25 s (clicks,
+   breaths); pad by 30 ms on each side, never into a neighbour.
+3. **Else nothing.** No audio track, or audio without speech: no utterances. The model then
+   sees the whole-video token sequence only, and :class:`Segmentation` says why in ``notes``.
+
+Words for the prompt follow TimeChat (Ren et al., CVPR 2024), which puts timestamped ASR
+segments into the prompt as "{start:.1f} - {end:.1f} seconds, {text}": see
+:func:`transcript_lines` and :func:`span_label`.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from microemo_ref.config import SAMPLE_RATE
+from microemo_ref.io.clip import Clip, ClipError, Utterance
+
+#: VAD rules (seconds): shortest pause that separates two utterances, shortest utterance kept.
+MIN_PAUSE_S: float = 0.3
+MIN_UTTERANCE_S: float = 0.25
+
+Source = Literal["subtitles", "vad", "none"]
+
+
+@dataclass
+class Segmentation:
+    """The utterances of one clip, where they came from, and why there may be none."""
+
+    utterances: list[Utterance]
+    source: Source  # "subtitles", "vad", or "none" (no utterances)
+    duration: float  # clip length in seconds
+    notes: list[str] = field(default_factory=list)  # human-readable remarks (no audio, ...)
+
+    def spans(self) -> list[tuple[float, float]]:
+        """(start, end) of every utterance, seconds."""
+        return [(u.start, u.end) for u in self.utterances]
+
+    def to_json(self) -> dict:
+        return {
+            "duration": round(self.duration, 3),
+            "source": self.source,
+            "utterances": [{"start": round(u.start, 3), "end": round(u.end, 3), "text": u.text,
+                            "source": u.source} for u in self.utterances],
+            "notes": list(self.notes),
+        }
+
+
+def vad_utterances(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> list[Utterance]:
+    """Speech segments found by Silero VAD, as utterances with empty text (rules in the docstring)."""
+    from microemo_ref.audio.vad import detect_speech  # imported here: loads torch and the model
+
+    segments = detect_speech(audio, sample_rate, min_speech_s=MIN_UTTERANCE_S,
+                             min_silence_s=MIN_PAUSE_S)
+    return [Utterance(start=s, end=e, text="", source="vad") for s, e in segments]
+
+
+def segment(
+    *,
+    duration: float,
+    audio: np.ndarray | None,
+    subtitles: list[Utterance] | None,
+    sample_rate: int = SAMPLE_RATE,
+    where: str | Path = "<clip>",
+) -> Segmentation:
+    """Choose the utterances of a clip: subtitles if given, else VAD on the audio, else none.
+
+    ``subtitles`` must already be read (and validated against ``duration``); an empty list
+    means "a subtitle file with no cues" and falls back to VAD like None does.
+    """
+    if not (math.isfinite(duration) and duration > 0):
+        raise ClipError(f"{where}: clip duration must be positive, got {duration}")
+    if subtitles:
+        return Segmentation(list(subtitles), "subtitles", duration)
+    notes = ["no subtitles: utterances from voice activity"] if subtitles is None else [
+        "the subtitle file has no cues: utterances from voice activity"]
+    if audio is None or np.asarray(audio).size == 0:
+        notes = [f"{where}: no audio track and no subtitles, so no utterances; "
+                 "the model sees the whole-video token sequence only"]
+        return Segmentation([], "none", duration, notes)
+    utterances = vad_utterances(audio, sample_rate)
+    if not utterances:
+        notes.append(f"{where}: no speech found in the audio, so no utterances; "
+                     "the model sees the whole-video token sequence only")
+        return Segmentation([], "none", duration, notes)
+    return Segmentation(utterances, "vad", duration, notes)
+
+
+def segment_clip(clip: Clip, *, use_subtitles: bool = True) -> Segmentation:
+    """Segment a loaded :class:`~microemo_ref.io.clip.Clip` (its utterances came from subtitles)."""
+    subtitles = clip.utterances if use_subtitles and clip.utterances else None
+    return segment(duration=clip.duration, audio=clip.audio, subtitles=subtitles,
+                   sample_rate=clip.sample_rate, where=clip.path or "<in-memory clip>")
+
+
+def segment_video(video: str | Path, *, subtitles: str | Path | None | Literal["auto"] = "auto",
+                  ) -> Segmentation:
+    """Segment a video file without decoding its frames (what ``microemo-ref utterances`` runs).
+
+    ``subtitles``: ``"auto"`` finds a side ``.srt``/``.vtt`` with the video's stem, a path
+    names the file, None ignores subtitles and uses VAD.
+    """
+    from microemo_ref.io.clip import _find_subtitles
+    from microemo_ref.io.subtitles import load_subtitles, validate_utterances
+    from microemo_ref.io.video import probe_video, read_audio
+
+    video = Path(video)
+    info = probe_video(video)  # raises ClipError for a missing or corrupt file
+    cues = None
+    sub_path = _find_subtitles(video, subtitles)
+    if sub_path is not None:
+        if not sub_path.is_file():
+            raise ClipError(f"{sub_path}: subtitle file not found")
+        cues = validate_utterances(load_subtitles(sub_path), duration=info.duration, path=sub_path)
+    audio = read_audio(video) if info.has_audio else None
+    return segment(duration=info.duration, audio=audio, subtitles=cues, where=video)
+
+
+def span_label(start: float, end: float) -> str:
+    """TimeChat's time phrase for a span: "1.2 - 3.4 seconds"."""
+    return f"{start:.1f} - {end:.1f} seconds"
+
+
+def transcript_lines(utterances: list[Utterance]) -> list[str]:
+    """One prompt line per utterance with words, in TimeChat's "s - e seconds, text" form.
+
+    Utterances without words (found by VAD) are left out: the prompt cannot quote them.
+    """
+    return [f"{span_label(u.start, u.end)}, {u.text}" for u in utterances if u.text.strip()]
+
+
+__all__ = ["MIN_PAUSE_S", "MIN_UTTERANCE_S", "Segmentation", "segment", "segment_clip",
+           "segment_video", "span_label", "transcript_lines", "vad_utterances"]
