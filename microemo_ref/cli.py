@@ -2,7 +2,8 @@
 
 Subcommands: ``demo`` (what the reference can do so far, on a bundled sample), ``generate``
 (sample dialogues with ground truth), ``samples`` (regenerate the committed set), ``spot`` and
-``spot-eval`` (the local facial branch and its MEGC score), ``info`` (summary of a clip) and
+``spot-eval`` (the local facial branch and its MEGC score), ``utterances`` (utterance
+segments and the token budget of the utterance-aware Q-Former), ``info`` (summary of a clip) and
 ``nbclean`` (strip notebook metadata before committing).
 """
 from __future__ import annotations
@@ -150,6 +151,37 @@ def cmd_samples(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_utterances(args: argparse.Namespace) -> int:
+    from microemo_ref.model.encoder import EncoderConfig, token_budget
+    from microemo_ref.text.utterances import segment_video, transcript_lines
+
+    subtitles = None if args.no_subtitles else (args.subtitles or "auto")
+    seg = segment_video(args.video, subtitles=subtitles)
+    n, has_audio = len(seg.utterances), seg.has_audio
+    tokens = {"reference": token_budget(EncoderConfig(), n, has_audio=has_audio),
+              "paper_scale": token_budget(EncoderConfig.paper(), n, has_audio=has_audio)}
+    if args.json:
+        print(json.dumps({**seg.to_json(), "tokens": tokens}, indent=1))
+        return 0
+    audio = "" if seg.has_audio else ", no audio track"
+    print(f"{args.video}: {seg.duration:.2f} s{audio}, {n} utterance(s) from {seg.source}")
+    for note in seg.notes:
+        print(f"  note: {note}")
+    for i, u in enumerate(seg.utterances, 1):
+        print(f"  {i:2d}. {u.start:6.2f} - {u.end:6.2f} s  {u.text or '(no words: voice activity)'}")
+    lines = transcript_lines(seg.utterances)
+    if lines:
+        print("  as the prompt carries them:")
+        for line in lines:
+            print(f"    {line}")
+    for name, b in tokens.items():
+        print(f"  tokens ({name.replace('_', ' ')}): visual {b['visual']['sequences']} x "
+              f"{b['visual']['per_sequence']} = {b['visual']['total']}, audio {b['audio']['sequences']} x "
+              f"{b['audio']['per_sequence']} = {b['audio']['total']}; total {b['total']} "
+              f"(TimeChat: {b['timechat_visual']} visual for 96 frames)")
+    return 0
+
+
 def cmd_nbclean(args: argparse.Namespace) -> int:
     from microemo_ref.notebook_tools import clean_file, problems
 
@@ -189,6 +221,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--annotations", help="a CASME-style annotation table (CSV/TSV) instead of generated JSON")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_spot_eval)
+    p = sub.add_parser("utterances", help="utterance segments (subtitles or voice activity) and the token budget")
+    p.add_argument("video")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--subtitles", help="an .srt or .vtt file (default: a side file with the video's name)")
+    group.add_argument("--no-subtitles", action="store_true", help="ignore subtitles; segment by voice activity")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_utterances)
     p = sub.add_parser("info", help="summary of a clip (video + audio + subtitles)")
     p.add_argument("video")
     p.set_defaults(func=cmd_info)

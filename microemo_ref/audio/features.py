@@ -89,7 +89,8 @@ def speaking_rate(energy_db: np.ndarray, voiced: np.ndarray, hop_s: float = HOP_
     nuclei = np.zeros(contour.size)
     nuclei[peaks] = 1.0
     width = int(round(RATE_WINDOW_S / hop_s)) | 1  # odd: centred
-    return np.convolve(nuclei, np.ones(width), mode="same") / RATE_WINDOW_S
+    counts = np.convolve(nuclei, np.ones(width), mode="full")  # "same" misbehaves when width > size
+    return counts[width // 2: width // 2 + contour.size] / RATE_WINDOW_S
 
 
 def audio_features(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> AudioFeatures:

@@ -49,6 +49,7 @@ class Segmentation:
     utterances: list[Utterance]
     source: Source  # "subtitles", "vad", or "none" (no utterances)
     duration: float  # clip length in seconds
+    has_audio: bool  # the clip has an audio track (with or without speech)
     notes: list[str] = field(default_factory=list)  # human-readable remarks (no audio, ...)
 
     def spans(self) -> list[tuple[float, float]]:
@@ -59,6 +60,7 @@ class Segmentation:
         return {
             "duration": round(self.duration, 3),
             "source": self.source,
+            "has_audio": self.has_audio,
             "utterances": [{"start": round(u.start, 3), "end": round(u.end, 3), "text": u.text,
                             "source": u.source} for u in self.utterances],
             "notes": list(self.notes),
@@ -89,20 +91,21 @@ def segment(
     """
     if not (math.isfinite(duration) and duration > 0):
         raise ClipError(f"{where}: clip duration must be positive, got {duration}")
+    has_audio = audio is not None and np.asarray(audio).size > 0
     if subtitles:
-        return Segmentation(list(subtitles), "subtitles", duration)
+        return Segmentation(list(subtitles), "subtitles", duration, has_audio)
     notes = ["no subtitles: utterances from voice activity"] if subtitles is None else [
         "the subtitle file has no cues: utterances from voice activity"]
-    if audio is None or np.asarray(audio).size == 0:
+    if not has_audio:
         notes = [f"{where}: no audio track and no subtitles, so no utterances; "
                  "the model sees the whole-video token sequence only"]
-        return Segmentation([], "none", duration, notes)
+        return Segmentation([], "none", duration, False, notes)
     utterances = vad_utterances(audio, sample_rate)
     if not utterances:
         notes.append(f"{where}: no speech found in the audio, so no utterances; "
                      "the model sees the whole-video token sequence only")
-        return Segmentation([], "none", duration, notes)
-    return Segmentation(utterances, "vad", duration, notes)
+        return Segmentation([], "none", duration, True, notes)
+    return Segmentation(utterances, "vad", duration, True, notes)
 
 
 def segment_clip(clip: Clip, *, use_subtitles: bool = True) -> Segmentation:
