@@ -167,3 +167,66 @@ def attention_over_time(curves: dict[str, np.ndarray], step_times: np.ndarray, w
     b.set_xlabel("time (s)")
     b.set_ylabel("frame")
     return fig
+
+
+def span_colour(kind: str, index: int) -> str:
+    """Grey for the whole clip, a cycling palette for utterances and windows."""
+    return "#555555" if kind == "video" else plt.get_cmap("tab10")(index % 10)
+
+
+def token_strip(ax: plt.Axes, spans: Sequence, n_queries: int) -> None:
+    """The LLM's visual input as a strip of token cells, coloured and labelled by span."""
+    for k, span in enumerate(spans):
+        colour = span_colour(span.kind, span.index)
+        ax.bar(np.arange(k * n_queries, (k + 1) * n_queries), 1, width=0.9, color=colour)
+        name = "whole clip" if span.kind == "video" else f"{span.kind} {span.index + 1}"
+        ax.text((k + 0.5) * n_queries - 0.5, 1.05, f"{name}\n{span.start:.1f}-{span.end:.1f} s",
+                ha="center", va="bottom", fontsize=7)
+    ax.set_xlim(-0.5, len(spans) * n_queries - 0.5)
+    ax.set_ylim(0, 1.6)
+    ax.set_yticks([])
+    ax.set_xlabel("token position in the visual input")
+
+
+def span_attention(ax: plt.Axes, attention: np.ndarray, frame_times: np.ndarray, spans: Sequence) -> None:
+    """Each span's Q-Former attention over the sampled frames (rows: spans), spans outlined."""
+    step = float(np.median(np.diff(frame_times))) if len(frame_times) > 1 else 1.0
+    extent = (frame_times[0] - step / 2, frame_times[-1] + step / 2, len(spans) - 0.5, -0.5)
+    ax.imshow(attention, aspect="auto", cmap="magma", extent=extent, interpolation="nearest")
+    for k, span in enumerate(spans):
+        ax.add_patch(plt.Rectangle((span.start, k - 0.45), span.end - span.start, 0.9, fill=False,
+                                   edgecolor=span_colour(span.kind, span.index), lw=1.5))
+    ax.set_yticks(range(len(spans)), ["whole" if s.kind == "video" else f"{s.kind[:3]} {s.index + 1}"
+                                      for s in spans], fontsize=7)
+    ax.set_xlabel("time (s)")
+
+
+def similarity_matrix(ax: plt.Axes, matrix: np.ndarray, labels: Sequence[str]) -> None:
+    """A cosine-similarity matrix with its values written in."""
+    ax.imshow(matrix, cmap="coolwarm", vmin=-1, vmax=1)
+    for (i, j), v in np.ndenumerate(matrix):
+        ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7)
+    ax.set_xticks(range(len(labels)), labels, fontsize=7, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels, fontsize=7)
+
+
+def voice_figure(times: np.ndarray, log_mel: np.ndarray, prosody: np.ndarray, utterances: Sequence[dict], *,
+                 title: str = "") -> Figure:
+    """Log-mel spectrogram with the pitch contour, then energy and speaking rate, under utterance spans."""
+    fig, (a, b, c) = plt.subplots(3, 1, figsize=(10, 5), sharex=True, height_ratios=[2, 1, 1], layout="constrained")
+    end = float(times[-1])
+    a.imshow(log_mel.T, origin="lower", aspect="auto", cmap="magma", extent=(0, end, 0, log_mel.shape[1]))
+    a.set_ylabel("mel band")
+    pitch = a.twinx()
+    voiced, f0_st = prosody[:, 0] > 0, prosody[:, 1]
+    pitch.plot(times, np.where(voiced, 100.0 * 2 ** (f0_st / 12.0), np.nan), color="cyan", lw=1.5)
+    pitch.set_ylabel("f0 (Hz)", color="cyan")
+    a.set_title(title, fontsize=10)
+    b.plot(times, prosody[:, 2], color="black", lw=1)
+    b.set_ylabel("energy (dBFS)")
+    c.plot(times, prosody[:, 3], color="#2ca02c", lw=1)
+    c.set_ylabel("nuclei / s")
+    c.set_xlabel("time (s)")
+    for ax in (b, c):
+        utterance_spans(ax, utterances, text=ax is b)
+    return fig

@@ -114,4 +114,17 @@ def audio_features(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> AudioFe
     return AudioFeatures(times=times[:n], log_mel=mel[:n], prosody=prosody)
 
 
-__all__ = ["AudioFeatures", "N_MELS", "PROSODY_CHANNELS", "audio_features", "log_mel", "speaking_rate"]
+def span_summary(feats: AudioFeatures, start: float, end: float) -> dict[str, float]:
+    """Prosody of one span: median pitch (semitones re 100 Hz, voiced frames only), median
+    energy of the voiced frames (dBFS), mean speaking rate (nuclei/s), voiced fraction."""
+    inside = (feats.times >= start) & (feats.times <= end)
+    voiced, f0_st, energy, rate = feats.prosody[inside].T
+    on = voiced > 0
+    nan = float("nan")
+    return {"f0_st": float(np.median(f0_st[on])) if on.any() else nan,
+            "energy_db": float(np.median(energy[on])) if on.any() else nan,
+            "rate": float(rate.mean()) if rate.size else nan,
+            "voiced": float(on.mean()) if on.size else 0.0}
+
+
+__all__ = ["AudioFeatures", "N_MELS", "PROSODY_CHANNELS", "audio_features", "log_mel", "span_summary", "speaking_rate"]
