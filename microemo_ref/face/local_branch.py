@@ -69,22 +69,14 @@ def speaking_frames(utterances: list[Utterance], n_frames: int, fps: float) -> n
 
 
 def _speech(path: Path, n_frames: int, fps: float, utterances: list[Utterance] | None) -> tuple[np.ndarray, str]:
+    """Frames in which the person speaks: given utterances, else the clip's own segmentation
+    (side subtitles, else voice activity; see microemo_ref.text.utterances)."""
     if utterances:
         return speaking_frames(utterances, n_frames, fps), "subtitles"
-    from microemo_ref.io.subtitles import load_subtitles
-    from microemo_ref.io.video import read_audio
+    from microemo_ref.text.utterances import segment_video
 
-    for suffix in (".srt", ".vtt"):
-        side = path.with_suffix(suffix)
-        if side.is_file():
-            return speaking_frames(load_subtitles(side), n_frames, fps), "subtitles"
-    audio = read_audio(path)
-    if audio is not None and np.abs(audio).max() > 1e-4:
-        from microemo_ref.audio.vad import detect_speech
-
-        spans = [Utterance(s, e, "", "vad") for s, e in detect_speech(audio)]
-        return speaking_frames(spans, n_frames, fps), "vad"
-    return np.zeros(n_frames, bool), "none"
+    seg = segment_video(path)
+    return speaking_frames(seg.utterances, n_frames, fps), seg.source
 
 
 def extract_local(video: str | Path, *, utterances: list[Utterance] | None = None,

@@ -200,7 +200,7 @@ def load_clip(
         wave = wave[: round(duration * SAMPLE_RATE)]
 
     utterances: list[Utterance] = []
-    sub_path = _find_subtitles(path, subtitles)
+    sub_path = find_subtitles(path, subtitles)
     if sub_path is not None:
         # Validate against the whole video, then crop to the frames actually kept.
         full = validate_utterances(load_subtitles(sub_path), duration=info.duration, path=sub_path)
@@ -210,7 +210,7 @@ def load_clip(
     return Clip(frames=frames, fps=info.fps, audio=wave, utterances=utterances, path=path)
 
 
-def _find_subtitles(video: Path, subtitles: str | Path | None) -> Path | None:
+def find_subtitles(video: Path, subtitles: str | Path | None) -> Path | None:
     """Resolve the `subtitles` argument of `load_clip` to a file, or None."""
     if subtitles is None:
         return None

@@ -33,7 +33,7 @@ from typing import Literal
 import numpy as np
 
 from microemo_ref.config import SAMPLE_RATE
-from microemo_ref.io.clip import Clip, ClipError, Utterance
+from microemo_ref.io.clip import Clip, ClipError, Utterance, find_subtitles
 
 #: VAD rules (seconds): shortest pause that separates two utterances, shortest utterance kept.
 MIN_PAUSE_S: float = 0.3
@@ -122,14 +122,13 @@ def segment_video(video: str | Path, *, subtitles: str | Path | None | Literal["
     ``subtitles``: ``"auto"`` finds a side ``.srt``/``.vtt`` with the video's stem, a path
     names the file, None ignores subtitles and uses VAD.
     """
-    from microemo_ref.io.clip import _find_subtitles
     from microemo_ref.io.subtitles import load_subtitles, validate_utterances
     from microemo_ref.io.video import probe_video, read_audio
 
     video = Path(video)
     info = probe_video(video)  # raises ClipError for a missing or corrupt file
     cues = None
-    sub_path = _find_subtitles(video, subtitles)
+    sub_path = find_subtitles(video, subtitles)
     if sub_path is not None:
         if not sub_path.is_file():
             raise ClipError(f"{sub_path}: subtitle file not found")
