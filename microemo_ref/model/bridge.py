@@ -1,0 +1,164 @@
+"""The bridge into the frozen LLM: projections, the EMER prompt, and the answer-only loss.
+
+Video-LLaMA and AffectGPT project their Q-Former tokens linearly to the LLM width and splice
+them into the prompt's embedding sequence where placeholders stand; the LLM stays frozen and
+the loss is on the answer tokens only. AffectGPT's EMER prompt gives the sound, then the
+video, then the subtitle, then asks "From what clues can we infer the person's emotional
+state?". Ours (**our choice** of wording and order, inside the LLM's own chat template):
+
+    system:    You analyse the emotions of a person in a video dialogue ...
+    user:      Whole clip (0.0 - 8.0 seconds): video <V x Qv> audio <A x Qa>
+               Utterance 1 (0.7 - 2.1 seconds): video <V x Qv> audio <A x Qa>
+               ...
+               Measured cues: <text from the local branch and prosody>    (optional)
+               Subtitles:
+               0.7 - 2.1 seconds, I do not want to go down there.
+               ...
+               From what clues can we infer the person's emotional state? ...
+    assistant: <explanation> Emotions: a, b, c.
+
+Each utterance's tokens are wrapped in text naming its time span (MicroEmo: "each utterance
+wrapped in text that names its time span"), so the LLM can tie a cue to the moment.
+
+Assembly: the prompt is rendered to text with markers ``<|mm:visual:k|>`` /
+``<|mm:audio:k|>`` for span k's tokens, split at the markers, each text piece tokenized on its
+own, and the projected tokens spliced in between. Labels are ``-100`` everywhere except the
+answer's tokens, so the loss (mean cross-entropy of next-token prediction) is over the answer only.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from microemo_ref.model.utterance_qformer import Span, SpanTokens
+
+IGNORE = -100  # label of positions that carry no loss (transformers' convention)
+SYSTEM = ("You analyse the emotions of a person in a video dialogue from their face, voice and words. "
+          "Facial micro-expressions are brief (under half a second) and can betray a concealed emotion.")
+QUESTION = ("From what clues can we infer the person's emotional state? Explain, citing the clues with "
+            "their times, then list the emotions as 'Emotions: a, b, c.'")
+MARKER = re.compile(r"<\|mm:(visual|audio):(\d+)\|>")
+
+
+def marker(kind: str, k: int) -> str:
+    return f"<|mm:{kind}:{k}|>"
+
+
+def span_heading(span: Span) -> str:
+    name = "Whole clip" if span.kind == "video" else f"{span.kind.capitalize()} {span.index + 1}"
+    return f"{name} ({span.start:.1f} - {span.end:.1f} seconds):"
+
+
+def user_text(visual_spans: list[Span], audio_spans: list[Span] | None, subtitles: list[str],
+              cues: str | None = None) -> str:
+    """The user turn with markers where the span tokens go (see the module docstring)."""
+    audio_index = {(s.kind, s.index): k for k, s in enumerate(audio_spans or [])}
+    lines = []
+    for k, span in enumerate(visual_spans):
+        line = f"{span_heading(span)} video {marker('visual', k)}"
+        a = audio_index.pop((span.kind, span.index), None)
+        if a is not None:
+            line += f" audio {marker('audio', a)}"
+        lines.append(line)
+    for (kind, index), a in audio_index.items():  # audio spans with no visual twin (window mode)
+        lines.append(f"{span_heading(audio_spans[a])} audio {marker('audio', a)}")
+    if cues:
+        lines.append(f"Measured cues: {cues}")
+    lines.append("Subtitles:" if subtitles else "Subtitles: none.")
+    lines += subtitles
+    lines.append(QUESTION)
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class BridgeConfig:
+    visual_width: int = 64  # D of the video Q-Former tokens
+    audio_width: int = 64  # D of the audio Q-Former tokens
+    llm_width: int = 576  # SmolLM2-135M's embedding width
+
+
+class Bridge(nn.Module):
+    """Linear projections of visual and audio tokens into the LLM's embedding space."""
+
+    def __init__(self, cfg: BridgeConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.visual = nn.Linear(cfg.visual_width, cfg.llm_width)
+        self.audio = nn.Linear(cfg.audio_width, cfg.llm_width)
+
+
+@dataclass
+class Assembled:
+    embeds: Tensor  # (L, W) the LLM's input embeddings
+    labels: Tensor  # (L,) token ids on the answer, IGNORE elsewhere
+    ids: Tensor  # (L,) token ids, -1 where projected tokens stand
+    parts: list[tuple[str, int, int]] = field(default_factory=list)  # (what, first, end) positions
+
+
+def render(tokenizer, user: str, answer: str | None) -> tuple[str, str]:
+    """Prompt text up to the assistant's turn, and the answer text (with the turn's end)."""
+    messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+    prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    if answer is None:
+        return prompt, ""
+    full = tokenizer.apply_chat_template(messages + [{"role": "assistant", "content": answer}], tokenize=False)
+    if not full.startswith(prompt):
+        raise ValueError("the chat template does not extend the prompt with the answer; cannot mask the loss")
+    return prompt, full[len(prompt):]
+
+
+def assemble(tokenizer, embedding: nn.Embedding, bridge: Bridge, user: str, visual: SpanTokens,
+             audio: SpanTokens | None, answer: str | None = None) -> Assembled:
+    """Splice the projected span tokens into the embedded prompt (+ answer, for training)."""
+    prompt, answer_text = render(tokenizer, user, answer)
+    pieces, ids, labels, parts = [], [], [], []
+    position, last = 0, 0
+
+    def add_text(text: str, what: str, train: bool) -> None:
+        nonlocal position
+        if not text:
+            return
+        tok = tokenizer(text, add_special_tokens=False)["input_ids"]
+        t = torch.tensor(tok, dtype=torch.long)
+        pieces.append(embedding(t))
+        ids.append(t)
+        labels.append(t.clone() if train else torch.full_like(t, IGNORE))
+        parts.append((what, position, position + len(tok)))
+        position += len(tok)
+
+    for m in MARKER.finditer(prompt):
+        add_text(prompt[last:m.start()], "text", False)
+        kind, k = m.group(1), int(m.group(2))
+        source = visual if kind == "visual" else audio
+        proj = bridge.visual if kind == "visual" else bridge.audio
+        chunk = proj(source.tokens[source.span_of_token == k])  # (Q, W)
+        pieces.append(chunk)
+        ids.append(torch.full((len(chunk),), -1, dtype=torch.long))
+        labels.append(torch.full((len(chunk),), IGNORE, dtype=torch.long))
+        parts.append((f"{kind} {k}", position, position + len(chunk)))
+        position += len(chunk)
+        last = m.end()
+    add_text(prompt[last:], "text", False)
+    add_text(answer_text, "answer", True)
+    return Assembled(torch.cat(pieces), torch.cat(labels), torch.cat(ids), parts)
+
+
+def answer_loss(model, batch: list[Assembled]) -> Tensor:
+    """Mean next-token cross-entropy over the answer tokens of a right-padded batch."""
+    length = max(len(a.labels) for a in batch)
+    width = batch[0].embeds.shape[-1]
+    embeds = torch.zeros(len(batch), length, width)
+    labels = torch.full((len(batch), length), IGNORE, dtype=torch.long)
+    mask = torch.zeros(len(batch), length, dtype=torch.long)
+    for i, a in enumerate(batch):
+        n = len(a.labels)
+        embeds[i, :n], labels[i, :n], mask[i, :n] = a.embeds, a.labels, 1
+    # transformers shifts the labels: position t predicts token t + 1
+    return model(inputs_embeds=embeds, attention_mask=mask, labels=labels).loss
+
+
+__all__ = ["Assembled", "Bridge", "BridgeConfig", "IGNORE", "QUESTION", "SYSTEM", "answer_loss", "assemble",
+           "marker", "render", "span_heading", "user_text"]

