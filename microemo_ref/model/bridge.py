@@ -6,15 +6,15 @@ the loss is on the answer tokens only. AffectGPT's EMER prompt gives the sound, 
 video, then the subtitle, then asks "From what clues can we infer the person's emotional
 state?". Ours (**our choice** of wording and order, inside the LLM's own chat template):
 
-    system:    You analyse the emotions of a person in a video dialogue ...
-    user:      Whole clip (0.0 - 8.0 seconds): video <V x Qv> audio <A x Qa>
-               Utterance 1 (0.7 - 2.1 seconds): video <V x Qv> audio <A x Qa>
+    system:    You explain a person's emotions in a video from face, voice and words.
+    user:      Clip 0.0-8.0 s: video <V x Qv> audio <A x Qa>
+               Utterance 1 0.7-2.1 s: video <V x Qv> audio <A x Qa>
                ...
-               Measured cues: <text from the local branch and prosody>    (optional)
+               Measured face: ... voice: ...   (optional; see pipeline.cues)
                Subtitles:
                0.7 - 2.1 seconds, I do not want to go down there.
                ...
-               From what clues can we infer the person's emotional state? ...
+               From what clues can we infer the person's emotional state?
     assistant: <explanation> Emotions: a, b, c.
 
 Each utterance's tokens are wrapped in text naming its time span (MicroEmo: "each utterance
@@ -36,10 +36,8 @@ from torch import Tensor, nn
 from microemo_ref.model.utterance_qformer import Span, SpanTokens
 
 IGNORE = -100  # label of positions that carry no loss (transformers' convention)
-SYSTEM = ("You analyse the emotions of a person in a video dialogue from their face, voice and words. "
-          "Facial micro-expressions are brief (under half a second) and can betray a concealed emotion.")
-QUESTION = ("From what clues can we infer the person's emotional state? Explain, citing the clues with "
-            "their times, then list the emotions as 'Emotions: a, b, c.'")
+SYSTEM = "You explain a person's emotions in a video from face, voice and words."
+QUESTION = "From what clues can we infer the person's emotional state?"  # AffectGPT's EMER question
 MARKER = re.compile(r"<\|mm:(visual|audio):(\d+)\|>")
 
 
@@ -48,8 +46,8 @@ def marker(kind: str, k: int) -> str:
 
 
 def span_heading(span: Span) -> str:
-    name = "Whole clip" if span.kind == "video" else f"{span.kind.capitalize()} {span.index + 1}"
-    return f"{name} ({span.start:.1f} - {span.end:.1f} seconds):"
+    name = "Clip" if span.kind == "video" else f"{span.kind.capitalize()} {span.index + 1}"
+    return f"{name} {span.start:.1f}-{span.end:.1f} s:"
 
 
 def user_text(visual_spans: list[Span], audio_spans: list[Span] | None, subtitles: list[str],
@@ -66,8 +64,8 @@ def user_text(visual_spans: list[Span], audio_spans: list[Span] | None, subtitle
     for (kind, index), a in audio_index.items():  # audio spans with no visual twin (window mode)
         lines.append(f"{span_heading(audio_spans[a])} audio {marker('audio', a)}")
     if cues:
-        lines.append(f"Measured cues: {cues}")
-    lines.append("Subtitles:" if subtitles else "Subtitles: none.")
+        lines.append(f"Measured {cues}")
+    lines.append("Subtitles:" if subtitles else "Subtitles: none.")  # TimeChat: "s - e seconds, text"
     lines += subtitles
     lines.append(QUESTION)
     return "\n".join(lines)

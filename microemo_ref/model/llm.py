@@ -20,7 +20,10 @@ package): ``importlib.util.find_spec`` finds the folder without running it.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -72,16 +75,24 @@ def _convert_gguf(target: Path) -> None:
     gguf = smollm_gguf()
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
+    print(f"converting {gguf.name} to {target} once (20-60 s)", file=sys.stderr)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+        with contextlib.redirect_stderr(io.StringIO()):  # the GGUF reader draws its own progress bar
+            tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+            loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     finally:
         hf_logging.set_verbosity(verbosity)
-        hf_logging.enable_progress_bar()
-    partial = target.with_name(target.name + ".part")
-    model.save_pretrained(partial)
-    tokenizer.save_pretrained(partial)
+    # A model loaded from GGUF refuses save_pretrained; copy its (de-quantised) weights into
+    # a plain model of the same configuration, which saves normally.
+    config = loaded.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.load_state_dict(loaded.state_dict())
+    with contextlib.redirect_stderr(io.StringIO()):
+        partial = target.with_name(target.name + ".part")
+        model.save_pretrained(partial)
+        tokenizer.save_pretrained(partial)
     partial.replace(target)  # complete or absent, never half-written
 
 
@@ -101,8 +112,14 @@ def load_llm(path: str | Path | None = None) -> LLM:
         folder, name = Path(path), Path(path).name
         if not (folder / "config.json").is_file():
             raise FileNotFoundError(f"{folder}: not a Hugging Face model folder (no config.json)")
+    from transformers.utils import logging as hf_logging
+
     tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-    model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype=torch.float32)
+    hf_logging.disable_progress_bar()  # "Loading weights" bars in every notebook otherwise
+    try:
+        model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype=torch.float32)
+    finally:
+        hf_logging.enable_progress_bar()
     model.eval()
     model.requires_grad_(False)
     if tokenizer.pad_token is None:

@@ -1,0 +1,147 @@
+"""MicroEmo, composed: encoder -> bridge -> frozen LLM (with optional LoRA), and its checkpoint.
+
+The whole model of the paper's figure, in our reconstruction: the multimodal encoder of
+:mod:`~microemo_ref.model.encoder` (global-local visual encoder, utterance-aware video and
+audio Q-Formers), the projections and prompt of :mod:`~microemo_ref.model.bridge`, and a
+frozen causal LM (:mod:`~microemo_ref.model.llm`). What trains: the encoder, the projections
+and, if ``lora_rank > 0``, low-rank adapters on the LLM's query and value projections
+(:mod:`~microemo_ref.model.lora`).
+
+A checkpoint holds only the trainable tensors (``trainable.safetensors``), the configuration
+(``config.json``) and the SHA-256 of the tensor file, checked at load: a corrupted or
+mismatched file is refused with its path named.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from microemo_ref.model.bridge import Assembled, Bridge, BridgeConfig, assemble, user_text
+from microemo_ref.model.encoder import EncoderConfig, EncoderInputs, EncoderOutput, MicroEmoEncoder
+from microemo_ref.model.llm import LLM
+from microemo_ref.model.lora import add_lora, lora_state
+
+
+@dataclass(frozen=True)
+class MicroEmoConfig:
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    lora_rank: int = 8  # 0: no adapters, the LLM is untouched
+    lora_alpha: float = 16.0
+    cue_text: bool = True  # give the LLM the measured cues as text (see pipeline.cues)
+    llm: str = "smollm2"  # the frozen LLM: "smollm2" or a local folder
+
+
+class MicroEmo(nn.Module):
+    """Encoder + bridge around a frozen LLM."""
+
+    def __init__(self, cfg: MicroEmoConfig, llm: LLM) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = MicroEmoEncoder(cfg.encoder)
+        self.bridge = Bridge(BridgeConfig(cfg.encoder.video_qformer.hidden, cfg.encoder.audio_qformer.hidden,
+                                          llm.width))
+        self.llm = llm.model
+        self.tokenizer = llm.tokenizer
+        self.llm.requires_grad_(False)
+        if cfg.lora_rank > 0:
+            add_lora(self.llm, rank=cfg.lora_rank, alpha=cfg.lora_alpha)
+
+    def prompt(self, x: EncoderInputs, subtitles: list[str], cues: str | None,
+               answer: str | None = None) -> tuple[Assembled, EncoderOutput]:
+        out = self.encoder(x, return_attention=not self.training)
+        user = user_text(out.visual.spans, out.audio.spans if out.audio else None, subtitles,
+                         cues if self.cfg.cue_text else None)
+        embed = self.llm.get_input_embeddings()
+        return assemble(self.tokenizer, embed, self.bridge, user, out.visual, out.audio, answer), out
+
+    @torch.no_grad()
+    def generate(self, x: EncoderInputs, subtitles: list[str], cues: str | None,
+                 max_new_tokens: int = 160) -> tuple[str, EncoderOutput, Assembled]:
+        """Greedy decoding (deterministic) of the answer."""
+        was = self.training
+        self.eval()
+        a, out = self.prompt(x, subtitles, cues)
+        ids = self.llm.generate(inputs_embeds=a.embeds[None], attention_mask=torch.ones(1, len(a.ids), dtype=torch.long),
+                                max_new_tokens=max_new_tokens, do_sample=False,
+                                pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.tokenizer.eos_token_id)
+        self.train(was)
+        return self.tokenizer.decode(ids[0], skip_special_tokens=True).strip(), out, a
+
+    def trainable_state(self) -> dict[str, Tensor]:
+        state = {f"encoder.{k}": v for k, v in self.encoder.state_dict().items()}
+        state |= {f"bridge.{k}": v for k, v in self.bridge.state_dict().items()}
+        state |= {f"llm.{k}": v for k, v in lora_state(self.llm).items()}
+        return state
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        return [p for p in self.parameters() if p.requires_grad]
+
+
+def _config_json(cfg: MicroEmoConfig) -> str:
+    return json.dumps(asdict(cfg), sort_keys=True, indent=1)
+
+
+def _config_from(d: dict) -> MicroEmoConfig:
+    from microemo_ref.model.audio_encoder import AudioEncoderConfig
+    from microemo_ref.model.frame_encoder import FrameEncoderConfig
+    from microemo_ref.model.global_local import GlobalLocalConfig
+    from microemo_ref.model.local_encoder import LocalEncoderConfig
+    from microemo_ref.model.qformer import QFormerConfig
+    from microemo_ref.model.time_encoder import TimeEncoderConfig
+    from microemo_ref.model.utterance_qformer import UtteranceQFormerConfig
+    from microemo_ref.model.visual_encoder import VisualEncoderConfig
+
+    e, v = d["encoder"], d["encoder"]["visual"]
+    frame = FrameEncoderConfig(**{**v["frame"], "channels": tuple(v["frame"]["channels"])})
+    visual = VisualEncoderConfig(frame=frame, time=TimeEncoderConfig(**{**v["time"], "qformer": QFormerConfig(**v["time"]["qformer"])}),
+                                 local=LocalEncoderConfig(**v["local"]), fusion=GlobalLocalConfig(**v["fusion"]),
+                                 sample_fps=v["sample_fps"])
+    encoder = EncoderConfig(visual=visual, video_qformer=UtteranceQFormerConfig(**e["video_qformer"]),
+                            audio=AudioEncoderConfig(**e["audio"]), audio_qformer=UtteranceQFormerConfig(**e["audio_qformer"]),
+                            span_mode=e["span_mode"], window=e["window"], stride=e["stride"])
+    return MicroEmoConfig(**{**d, "encoder": encoder})
+
+
+def save_checkpoint(model: MicroEmo, folder: str | Path, extra: dict | None = None) -> Path:
+    """Write trainable.safetensors, config.json and checksum (sha256 of the tensors) into ``folder``."""
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors = folder / "trainable.safetensors"
+    save_file({k: v.contiguous() for k, v in model.trainable_state().items()}, tensors)
+    (folder / "config.json").write_text(_config_json(model.cfg))
+    digest = hashlib.sha256(tensors.read_bytes()).hexdigest()
+    (folder / "checksum.json").write_text(json.dumps({"trainable.safetensors": digest, **(extra or {})}, indent=1))
+    return folder
+
+
+def load_checkpoint(folder: str | Path, llm: LLM) -> MicroEmo:
+    """Build MicroEmo from a checkpoint folder, after checking its checksum."""
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    tensors = folder / "trainable.safetensors"
+    for f in (tensors, folder / "config.json", folder / "checksum.json"):
+        if not f.is_file():
+            raise FileNotFoundError(f"{f}: checkpoint file missing")
+    expected = json.loads((folder / "checksum.json").read_text())["trainable.safetensors"]
+    actual = hashlib.sha256(tensors.read_bytes()).hexdigest()
+    if actual != expected:
+        raise ValueError(f"{tensors}: checksum mismatch (sha256 {actual[:12]}..., expected {expected[:12]}...)")
+    cfg = _config_from(json.loads((folder / "config.json").read_text()))
+    model = MicroEmo(cfg, llm)
+    state = load_file(tensors)
+    missing = set(model.trainable_state()) - set(state)
+    if missing:
+        raise ValueError(f"{tensors}: {len(missing)} trainable tensors missing, e.g. {sorted(missing)[:3]}")
+    model.load_state_dict(state, strict=False)
+    return model.eval()
+
+
+__all__ = ["MicroEmo", "MicroEmoConfig", "load_checkpoint", "save_checkpoint"]

@@ -1,0 +1,131 @@
+"""EMER examples: one clip's measured evidence, its prompt parts and its gold answer, cached.
+
+Measuring a clip (FaceMesh, optical flow, pYIN) takes about 8 s on a 2-core CPU and does not
+change while the model trains, so each clip is measured once and stored beside the video as
+``NAME.evidence.npz`` (about 0.5 MB): the sampled frames at the frame encoder's size, the
+local dynamics, the audio features, the utterances, the measured-cue text and, for generated
+clips, the gold answer. Training and evaluation then read only these files. A version number
+in the file makes stale caches obvious.
+
+The gold answer follows EMER (Lian et al., 2023): an explanation that cites the clues, then
+the open-vocabulary labels, written as "Emotions: a, b, c." so they can be parsed back.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from microemo_ref.audio.features import span_summary
+from microemo_ref.face.spotting import SpottedEvent
+from microemo_ref.io.clip import Utterance, atomic_path, load_clip
+from microemo_ref.model.encoder import EncoderInputs
+from microemo_ref.model.visual_encoder import VisualEncoderConfig
+from microemo_ref.pipeline.cues import cue_text
+from microemo_ref.pipeline.evidence import Evidence, gather_evidence
+from microemo_ref.text.utterances import transcript_lines
+
+VERSION = 1
+SUFFIX = ".evidence.npz"
+
+
+def gold_answer(truth: dict) -> str:
+    """The training target: the gold explanation, then 'Emotions: a, b, c.'"""
+    return f"{truth['explanation']}\nEmotions: {', '.join(truth['labels'])}."
+
+
+@dataclass
+class Example:
+    name: str
+    inputs: EncoderInputs
+    subtitles: list[str]  # the prompt's speech lines
+    cues: str  # the prompt's measured-cue line
+    answer: str | None  # gold answer, None for clips without ground truth
+    truth: dict | None
+
+
+def evidence_arrays(ev: Evidence, cfg: VisualEncoderConfig) -> dict[str, np.ndarray]:
+    """The arrays of an Evidence, sampled and resized as the encoder wants them."""
+    from microemo_ref.pipeline.evidence import encoder_inputs
+
+    x = encoder_inputs(ev, cfg)
+    arrays = {"images": (x.images.numpy() * 255).round().astype(np.uint8), "frame_times": x.frame_times.numpy()}
+    for key in ("dynamics", "local_times", "local_mask", "audio", "audio_times"):
+        value = getattr(x, key)
+        if value is not None:
+            arrays[key] = value.numpy()
+    return arrays
+
+
+def voice_summaries(ev: Evidence) -> list[dict[str, float]] | None:
+    """Prosody of each utterance (None without audio)."""
+    if ev.audio is None:
+        return None
+    return [span_summary(ev.audio, u.start, u.end) for u in ev.segmentation.utterances]
+
+
+def describe(ev: Evidence) -> tuple[list[str], str]:
+    """Subtitle lines and the measured-cue line of a clip's evidence."""
+    utts = ev.segmentation.utterances
+    events = None if ev.local is None else ev.local.events
+    return transcript_lines(utts), cue_text(events, ev.clip.fps, utts, voice_summaries(ev))
+
+
+def _event(d: dict) -> SpottedEvent:
+    names = {f.name for f in fields(SpottedEvent)}
+    return SpottedEvent(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in names})
+
+
+def cache_example(video: str | Path, cfg: VisualEncoderConfig = VisualEncoderConfig()) -> Path:
+    """Measure one clip and write ``NAME.evidence.npz`` beside it (atomically); return its path."""
+    video = Path(video)
+    clip = load_clip(video)
+    ev = gather_evidence(clip, cfg)
+    side = video.with_suffix(".json")
+    truth = json.loads(side.read_text()) if side.is_file() else None
+    meta = {"version": VERSION, "name": video.stem, "duration": clip.duration, "fps": clip.fps,
+            "utterances": [[u.start, u.end, u.text, u.source] for u in ev.segmentation.utterances],
+            "notes": ev.notes, "voice": voice_summaries(ev),
+            "events": None if ev.local is None else [e.to_json(clip.fps) for e in ev.local.events],
+            "answer": gold_answer(truth) if truth else None, "truth": truth}
+    out = video.with_name(video.stem + SUFFIX)
+    with atomic_path(out) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, meta=np.array(json.dumps(meta)), **evidence_arrays(ev, cfg))
+    return out
+
+
+def load_example(path: str | Path) -> Example:
+    """Read a cached example back as encoder inputs and prompt parts."""
+    with np.load(path) as z:
+        meta = json.loads(str(z["meta"]))
+        if meta.get("version") != VERSION:
+            raise ValueError(f"{path}: cache version {meta.get('version')}, expected {VERSION}; delete it to re-measure")
+        t = {k: torch.from_numpy(z[k]) for k in z.files if k != "meta"}
+    x = EncoderInputs(duration=meta["duration"], images=t["images"].float() / 255.0, frame_times=t["frame_times"],
+                      utterances=[(u[0], u[1]) for u in meta["utterances"]],
+                      dynamics=t.get("dynamics"), local_times=t.get("local_times"), local_mask=t.get("local_mask"),
+                      audio=t.get("audio"), audio_times=t.get("audio_times"))
+    utts = [Utterance(*u) for u in meta["utterances"]]
+    events = None if meta["events"] is None else [_event(e) for e in meta["events"]]
+    cues = cue_text(events, meta["fps"], utts, meta["voice"])  # rebuilt: the wording may change, the measures not
+    return Example(meta["name"], x, transcript_lines(utts), cues, meta["answer"], meta["truth"])
+
+
+def cache_folder(folder: str | Path, progress: Callable[[str], None] | None = None) -> list[Path]:
+    """Cache every ``*.mp4`` under ``folder`` (recursively) that has no current cache yet."""
+    done = []
+    for video in sorted(Path(folder).rglob("*.mp4")):
+        out = video.with_name(video.stem + SUFFIX)
+        if not out.is_file():
+            cache_example(video)
+            if progress:
+                progress(f"measured {video.name}")
+        done.append(out)
+    return done
+
+
+__all__ = ["Example", "SUFFIX", "cache_example", "cache_folder", "describe", "gold_answer", "load_example"]
