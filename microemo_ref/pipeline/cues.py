@@ -59,7 +59,7 @@ def describe_event(ev: SpottedEvent, fps: float, utterances: Sequence[Utterance]
     motion = f"{strongest} moving {moving}" if moving else strongest
     where = f"{kind} {onset:.1f}-{offset:.1f} s, apex {apex:.1f} s ({where_in_dialogue(apex, utterances)})"
     if len(ev.regions) > 1:
-        where += f", {regions}; strongest"
+        return f"{where}, {regions}; strongest {motion} {ev.peak_px:.1f} px"
     return f"{where}, {motion} {ev.peak_px:.1f} px"
 
 

