@@ -182,6 +182,56 @@ def cmd_utterances(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_model(args: argparse.Namespace):
+    from microemo_ref.model.llm import load_llm
+    from microemo_ref.model.microemo import load_checkpoint
+    from microemo_ref.pipeline.emer import default_checkpoint
+
+    folder = Path(args.checkpoint) if args.checkpoint else default_checkpoint()
+    return load_checkpoint(folder, load_llm(args.llm))
+
+
+def cmd_emer(args: argparse.Namespace) -> int:
+    from microemo_ref.pipeline.emer import run_emer
+
+    subtitles = None if args.no_subtitles else (args.subtitles or "auto")
+    t = time.perf_counter()
+    model = _load_model(args)
+    load_s = time.perf_counter() - t
+    result = run_emer(args.video, model, subtitles=subtitles)
+    result.seconds["load"] = round(load_s, 2)
+    if args.json:
+        print(json.dumps(result.to_json(), indent=1))
+        return 0
+    print(f"{args.video}")
+    for note in result.notes:
+        print(f"  note: {note}")
+    print(f"  measured {result.cues}")
+    print(f"\n{result.explanation}\n\nEmotions: {', '.join(result.labels) or '(none parsed)'}")
+    print(f"\n  time: load {load_s:.1f} s, measure {result.seconds['measure']:.1f} s, "
+          f"encode + generate {result.seconds['encode_and_generate']:.1f} s")
+    return 0
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    from microemo_ref.pipeline.dataset import cache_folder
+
+    paths = cache_folder(args.dir, _progress)
+    print(f"{len(paths)} examples cached under {args.dir}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from microemo_ref.model.microemo import MicroEmoConfig
+    from microemo_ref.pipeline.train import TrainConfig, train
+
+    cfg = TrainConfig(data=tuple(args.data), out=args.out, align_epochs=args.align_epochs,
+                      emer_epochs=args.emer_epochs, batch=args.batch, lr=args.lr, seed=args.seed, limit=args.limit)
+    folder = train(cfg, MicroEmoConfig(llm=args.llm), progress=_progress)
+    print(f"checkpoint: {folder}")
+    return 0
+
+
 def cmd_nbclean(args: argparse.Namespace) -> int:
     from microemo_ref.notebook_tools import clean_file, problems
 
@@ -228,6 +278,29 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--no-subtitles", action="store_true", help="ignore subtitles; segment by voice activity")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_utterances)
+    p = sub.add_parser("emer", help="explain the emotional state in a video (end-to-end EMER)")
+    p.add_argument("video")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--subtitles", help="an .srt or .vtt file (default: a side file with the video's name)")
+    group.add_argument("--no-subtitles", action="store_true", help="ignore subtitles; segment by voice activity")
+    p.add_argument("--checkpoint", help="a checkpoint folder (default: the shipped one)")
+    p.add_argument("--llm", default="smollm2", help="the frozen LLM: smollm2 (default) or a local model folder")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_emer)
+    p = sub.add_parser("cache", help="measure every video under DIR once (evidence for training and evaluation)")
+    p.add_argument("dir")
+    p.set_defaults(func=cmd_cache)
+    p = sub.add_parser("train", help="train MicroEmo (two stages) on cached examples")
+    p.add_argument("--data", nargs="+", default=[".cache/train"])
+    p.add_argument("--out", default=".cache/runs/default")
+    p.add_argument("--align-epochs", type=int, default=1)
+    p.add_argument("--emer-epochs", type=int, default=3)
+    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=int, help="use only the first N examples")
+    p.add_argument("--llm", default="smollm2")
+    p.set_defaults(func=cmd_train)
     p = sub.add_parser("info", help="summary of a clip (video + audio + subtitles)")
     p.add_argument("video")
     p.set_defaults(func=cmd_info)

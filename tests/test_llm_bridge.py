@@ -140,3 +140,29 @@ def test_real_smollm2_loads_offline_and_answers():
     ids = llm.tokenizer.apply_chat_template(msgs, add_generation_prompt=True, return_tensors="pt", return_dict=True)
     out = llm.model.generate(**ids, max_new_tokens=8, do_sample=False)
     assert "Paris" in llm.tokenizer.decode(out[0][ids["input_ids"].shape[1]:])
+
+
+def test_cli_emer_json_with_a_checkpoint(tiny_llm_dir, tmp_path, capsys):
+    import json
+
+    from microemo_ref.cli import main
+
+    folder = save_checkpoint(build(tiny_llm_dir), tmp_path / "ckpt")
+    video = DATA_SAMPLES / f"{SAMPLE}.mp4"
+    assert main(["emer", str(video), "--checkpoint", str(folder), "--llm", str(tiny_llm_dir), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {"explanation", "labels", "events", "utterances", "seconds"} <= set(out)
+    assert [u["text"] for u in out["utterances"]][0] == "That is fine, really."
+
+
+def test_cli_emer_bad_inputs(tiny_llm_dir, tmp_path, capsys):
+    from microemo_ref.cli import main
+
+    folder = save_checkpoint(build(tiny_llm_dir), tmp_path / "ckpt")
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    assert main(["emer", str(broken), "--checkpoint", str(folder), "--llm", str(tiny_llm_dir)]) == 2
+    assert "broken.mp4" in capsys.readouterr().err
+    assert main(["emer", str(DATA_SAMPLES / f"{SAMPLE}.mp4"), "--checkpoint", str(tmp_path / "none"),
+                 "--llm", str(tiny_llm_dir)]) == 2
+    assert "checkpoint file missing" in capsys.readouterr().err

@@ -7,7 +7,7 @@ frozen causal LM (:mod:`~microemo_ref.model.llm`). What trains: the encoder, the
 and, if ``lora_rank > 0``, low-rank adapters on the LLM's query and value projections
 (:mod:`~microemo_ref.model.lora`).
 
-A checkpoint holds only the trainable tensors (``trainable.safetensors``), the configuration
+A checkpoint holds only the trainable tensors (``trainable.safetensors``, stored as float16), the configuration
 (``config.json``) and the SHA-256 of the tensor file, checked at load: a corrupted or
 mismatched file is refused with its path named.
 """
@@ -114,7 +114,8 @@ def save_checkpoint(model: MicroEmo, folder: str | Path, extra: dict | None = No
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tensors = folder / "trainable.safetensors"
-    save_file({k: v.contiguous() for k, v in model.trainable_state().items()}, tensors)
+    # float16 halves the file (the model trains and runs in float32; the rounding is below 1e-3 relative)
+    save_file({k: v.detach().to(torch.float16).contiguous() for k, v in model.trainable_state().items()}, tensors)
     (folder / "config.json").write_text(_config_json(model.cfg))
     digest = hashlib.sha256(tensors.read_bytes()).hexdigest()
     (folder / "checksum.json").write_text(json.dumps({"trainable.safetensors": digest, **(extra or {})}, indent=1))
@@ -136,7 +137,7 @@ def load_checkpoint(folder: str | Path, llm: LLM) -> MicroEmo:
         raise ValueError(f"{tensors}: checksum mismatch (sha256 {actual[:12]}..., expected {expected[:12]}...)")
     cfg = _config_from(json.loads((folder / "config.json").read_text()))
     model = MicroEmo(cfg, llm)
-    state = load_file(tensors)
+    state = {k: v.float() for k, v in load_file(tensors).items()}
     missing = set(model.trainable_state()) - set(state)
     if missing:
         raise ValueError(f"{tensors}: {len(missing)} trainable tensors missing, e.g. {sorted(missing)[:3]}")

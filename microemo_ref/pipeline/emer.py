@@ -25,6 +25,15 @@ from microemo_ref.model.utterance_qformer import per_frame
 from microemo_ref.pipeline.dataset import describe
 from microemo_ref.pipeline.evidence import encoder_inputs, gather_evidence
 
+def default_checkpoint() -> Path:
+    """The checkpoint shipped with the package (``microemo_ref/checkpoints/microemo-smollm2``)."""
+    folder = Path(__file__).resolve().parent.parent / "checkpoints" / "microemo-smollm2"
+    if not (folder / "trainable.safetensors").is_file():
+        raise FileNotFoundError(f"{folder}: no shipped checkpoint; train one with `microemo-ref train` "
+                                "and pass --checkpoint")
+    return folder
+
+
 LABELS_LINE = re.compile(r"emotions?\s*:\s*(.+)", re.IGNORECASE)
 
 
@@ -83,4 +92,4 @@ def run_emer(video: str | Path, model: MicroEmo, *, subtitles: str | Path | None
                       {k: round(v, 2) for k, v in clock.items()})
 
 
-__all__ = ["EmerResult", "parse_labels", "run_emer"]
+__all__ = ["EmerResult", "default_checkpoint", "parse_labels", "run_emer"]
