@@ -1,0 +1,57 @@
+"""Clue recall: does an explanation cite a known cue, at the right time and in the right utterance?
+
+EMER (Lian et al., 2023) scores explanations by their overlap with the gold clues, with an
+LLM as judge. For the generated samples every cue is known exactly, so part of that can be
+checked without a judge. **Our rule** for a facial cue (e.g. a micro-expression with apex
+t_a in utterance k): the explanation recalls it when one of its sentences
+
+* mentions a time within ``tolerance_s`` of t_a: a single time ("5.2 s", "at 5.2 seconds")
+  within the tolerance, or a range ("5.0-5.4 s") that comes within the tolerance of t_a; and
+* names "utterance k" (when the cue lies in an utterance).
+
+It is a proxy: it checks where and when, not whether the cue was described correctly.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+TIME = re.compile(r"(\d+(?:\.\d+)?)\s*(?:-|–|to)\s*(\d+(?:\.\d+)?)\s*(?:s\b|sec|seconds?)"
+                  r"|(\d+(?:\.\d+)?)\s*(?:s\b|sec|seconds?)")
+SENTENCE = re.compile(r"(?<=[.!?])\s+|\n")
+
+
+def mentioned_times(text: str) -> list[tuple[float, float]]:
+    """Every time or time range in ``text`` as (start, end) seconds ("5.2 s" -> (5.2, 5.2))."""
+    out = []
+    for m in TIME.finditer(text):
+        if m.group(3) is not None:
+            t = float(m.group(3))
+            out.append((t, t))
+        else:
+            out.append((float(m.group(1)), float(m.group(2))))
+    return out
+
+
+def cites(sentence: str, time_s: float, utterance: int | None, tolerance_s: float) -> bool:
+    near = any(a - tolerance_s <= time_s <= b + tolerance_s for a, b in mentioned_times(sentence))
+    names = utterance is None or re.search(rf"\butterance\s+{utterance + 1}\b", sentence, re.IGNORECASE)
+    return bool(near and names)
+
+
+def clue_recalled(explanation: str, time_s: float, utterance: int | None, tolerance_s: float = 0.3) -> bool:
+    """True when a sentence of ``explanation`` cites the cue (module docstring); ``utterance`` is 0-based."""
+    return any(cites(s, time_s, utterance, tolerance_s) for s in SENTENCE.split(explanation))
+
+
+def clue_recall(explanations: Sequence[str], cues: Sequence[Sequence[dict]], tolerance_s: float = 0.3) -> float:
+    """Share of cues recalled; ``cues[i]`` lists dicts with ``apex_s`` and ``utterance`` (0-based or None)."""
+    total = sum(len(c) for c in cues)
+    if total == 0:
+        raise ValueError("no cues to recall")
+    hits = sum(clue_recalled(e, c["apex_s"], c.get("utterance"), tolerance_s)
+               for e, cs in zip(explanations, cues) for c in cs)
+    return hits / total
+
+
+__all__ = ["clue_recall", "clue_recalled", "mentioned_times"]

@@ -1,0 +1,49 @@
+"""OV emotion-set metrics and clue recall, against hand-computed vectors."""
+import pytest
+
+from microemo_ref.metrics.clues import clue_recall, clue_recalled, mentioned_times
+from microemo_ref.metrics.emotion_sets import hit_rate, ov_scores, sample_scores
+
+
+def test_sample_scores_map_synonyms_to_heads():
+    # gold heads {sad}; predicted heads {sad, happy}: precision 1/2, recall 1/1
+    assert sample_scores(["sad", "hurt", "gloomy"], ["downcast", "glad"]) == (0.5, 1.0)
+    assert sample_scores(["sad"], []) == (0.0, 0.0)  # empty prediction scores 0
+    assert sample_scores(["happy", "afraid"], ["cheerful"]) == (1.0, 0.5)
+
+
+def test_ov_scores_by_hand():
+    gold = [["sad", "hurt"], ["happy", "afraid"], ["angry"]]
+    pred = [["sad", "wistful"], ["glad"], ["calm", "irritated"]]
+    # per sample (P, R): (1, 1) [wistful unmapped], (1, 0.5), (0.5, 1)
+    s = ov_scores(gold, pred)
+    assert s.precision == pytest.approx(2.5 / 3) and s.recall == pytest.approx(2.5 / 3)
+    assert s.f == pytest.approx(2.5 / 3)
+    assert s.coverage == pytest.approx(4 / 5) and s.samples == 3
+
+
+def test_ov_scores_f_from_averages_not_average_of_f():
+    s = ov_scores([["sad"], ["sad", "happy"]], [["sad", "angry"], ["sad"]])
+    # (0.5, 1) and (1, 0.5): P = R = 0.75, F = 0.75 (the mean of per-sample F would be 0.667)
+    assert s.f == pytest.approx(0.75)
+
+
+def test_hit_rate_and_errors():
+    assert hit_rate(["sad", "happy"], [["gloomy"], ["angry"]]) == 0.5
+    with pytest.raises(ValueError):
+        ov_scores([["sad"]], [])
+
+
+def test_times_are_found_in_text():
+    assert mentioned_times("around 5.2 s, then 6.0-6.4 seconds and 7 to 8 s") == [(5.2, 5.2), (6.0, 6.4), (7.0, 8.0)]
+
+
+def test_clue_recall_needs_time_and_utterance_in_one_sentence():
+    text = ("The voice is bright. During utterance 3, around 5.2 s, the inner brows rise briefly. "
+            "Utterance 4 is calm.")
+    assert clue_recalled(text, 5.3, 2)
+    assert not clue_recalled(text, 5.6, 2)  # 0.4 s away
+    assert not clue_recalled(text, 5.2, 3)  # wrong utterance
+    assert not clue_recalled("Utterance 3 is calm. At 5.2 s the brows rise.", 5.2, 2)  # split across sentences
+    assert clue_recalled("A flicker at 5.0-5.4 s in utterance 3.", 5.2, 2)
+    assert clue_recall([text, "nothing"], [[{"apex_s": 5.2, "utterance": 2}], [{"apex_s": 1.0, "utterance": None}]]) == 0.5
