@@ -3,8 +3,9 @@
 Subcommands: ``demo`` (what the reference can do so far, on a bundled sample), ``generate``
 (sample dialogues with ground truth), ``samples`` (regenerate the committed set), ``spot`` and
 ``spot-eval`` (the local facial branch and its MEGC score), ``utterances`` (utterance
-segments and the token budget of the utterance-aware Q-Former), ``info`` (summary of a clip) and
-``nbclean`` (strip notebook metadata before committing).
+segments and the token budget of the utterance-aware Q-Former), ``emer`` (the end-to-end run:
+explanation and emotion labels), ``cache`` and ``train`` (measure clips once; train MicroEmo),
+``info`` (summary of a clip) and ``nbclean`` (strip notebook metadata before committing).
 """
 from __future__ import annotations
 
