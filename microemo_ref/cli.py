@@ -214,6 +214,24 @@ def cmd_emer(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from microemo_ref.pipeline.dataset import cache_folder
+    from microemo_ref.pipeline.evaluate import evaluate
+
+    cache_folder(args.dir, _progress)  # measures only clips not measured yet
+    report = evaluate(_load_model(args), [args.dir], limit=args.limit, progress=None if args.json else _progress)
+    if args.json:
+        print(json.dumps(report, indent=1))
+        return 0
+    print(f"{report['clips']} clips under {args.dir}")
+    print(f"{'':12s} {'P':>6s} {'R':>6s} {'F':>6s} {'coverage':>9s} {'n':>4s}")
+    for name, s in [("overall", report["ov"]), *report["per_scenario"].items()]:
+        print(f"{name:12s} {s['precision']:6.3f} {s['recall']:6.3f} {s['f']:6.3f} {s['coverage']:9.3f} {s['samples']:4d}")
+    if report["clue_recall"] is not None:
+        print(f"clue recall (micro-expressions, time within 0.3 s and utterance named): {report['clue_recall']:.3f}")
+    return 0
+
+
 def cmd_cache(args: argparse.Namespace) -> int:
     from microemo_ref.pipeline.dataset import cache_folder
 
@@ -288,6 +306,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--llm", default="smollm2", help="the frozen LLM: smollm2 (default) or a local model folder")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_emer)
+    p = sub.add_parser("evaluate", help="score MicroEmo on every clip with ground truth under DIR")
+    p.add_argument("dir")
+    p.add_argument("--checkpoint", help="a checkpoint folder (default: the shipped one)")
+    p.add_argument("--llm", default="smollm2")
+    p.add_argument("--limit", type=int, help="only the first N clips")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
     p = sub.add_parser("cache", help="measure every video under DIR once (evidence for training and evaluation)")
     p.add_argument("dir")
     p.set_defaults(func=cmd_cache)

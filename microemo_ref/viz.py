@@ -230,3 +230,18 @@ def voice_figure(times: np.ndarray, log_mel: np.ndarray, prosody: np.ndarray, ut
     for ax in (b, c):
         utterance_spans(ax, utterances, text=ax is b)
     return fig
+
+
+def prompt_layout(ax: plt.Axes, parts: Sequence[tuple[str, int, int]]) -> None:
+    """The LLM's input sequence as coloured blocks: text, video and audio tokens, the answer."""
+    colours = {"text": "#d9d9d9", "answer": "#2ca02c"}
+    for what, first, end in parts:
+        kind = what.split()[0]
+        colour = colours.get(kind, "#1f77b4" if kind == "visual" else "#ff7f0e")
+        ax.barh(0, end - first, left=first, color=colour, edgecolor="white", linewidth=0.3)
+        if kind != "text":
+            ax.text((first + end) / 2, 0.45, what.replace("visual", "v").replace("audio", "a"), ha="center",
+                    va="bottom", fontsize=6, rotation=90)
+    ax.set_yticks([])
+    ax.set_xlim(0, parts[-1][2])
+    ax.set_xlabel("position in the LLM's input (tokens): grey text, blue video, orange audio, green answer")

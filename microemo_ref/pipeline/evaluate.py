@@ -1,0 +1,63 @@
+"""Score MicroEmo on clips with ground truth: OV emotion sets, per scenario, and clue recall.
+
+For every cached example under the given folders (``microemo-ref cache DIR`` first) the
+model answers the EMER question (greedy, so the run is deterministic); the answer's labels
+are scored with the OV emotion-set metric (:mod:`microemo_ref.metrics.emotion_sets`) overall
+and per scenario, and the explanations of concealed-emotion clips with clue recall of their
+micro-expressions (:mod:`microemo_ref.metrics.clues`). Every answer is kept in the report, so
+failures can be read, not only counted.
+"""
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from microemo_ref.metrics.clues import clue_recall
+from microemo_ref.metrics.emotion_sets import ov_scores
+from microemo_ref.model.microemo import MicroEmo
+from microemo_ref.pipeline.dataset import load_example
+from microemo_ref.pipeline.emer import parse_labels
+from microemo_ref.pipeline.train import find_examples
+
+
+def micro_cues(truth: dict) -> list[dict]:
+    """The micro-expressions of a ground truth, as clue-recall cues (apex time, 0-based utterance)."""
+    return [{"apex_s": e["apex_s"], "utterance": e.get("utterance")} for e in truth["events"] if e["kind"] == "micro"]
+
+
+def evaluate(model: MicroEmo, folders: Sequence[str | Path], *, limit: int | None = None,
+             progress: Callable[[str], None] | None = None) -> dict:
+    """Answer every example and score the answers (see the module docstring)."""
+    rows = []
+    began = time.perf_counter()
+    for path in find_examples(tuple(str(f) for f in folders), limit):
+        ex = load_example(path)
+        if ex.truth is None:
+            continue
+        answer, _, _ = model.generate(ex.inputs, ex.subtitles, ex.cues)
+        explanation, labels = parse_labels(answer)
+        rows.append({"name": ex.name, "scenario": ex.truth["scenario"], "gold": ex.truth["labels"],
+                     "labels": labels, "explanation": explanation, "cues": micro_cues(ex.truth)})
+        if progress:
+            progress(f"{ex.name}: {labels} (gold {ex.truth['labels']})")
+    if not rows:
+        raise ValueError(f"no examples with ground truth under {', '.join(map(str, folders))}")
+    per_scenario = defaultdict(list)
+    for r in rows:
+        per_scenario[r["scenario"]].append(r)
+    concealed = [r for r in rows if r["cues"]]
+    return {
+        "clips": len(rows),
+        "ov": ov_scores([r["gold"] for r in rows], [r["labels"] for r in rows]).to_json(),
+        "per_scenario": {s: ov_scores([r["gold"] for r in rs], [r["labels"] for r in rs]).to_json()
+                         for s, rs in sorted(per_scenario.items())},
+        "clue_recall": (round(clue_recall([r["explanation"] for r in concealed], [r["cues"] for r in concealed]), 4)
+                        if concealed else None),
+        "seconds": round(time.perf_counter() - began, 1),
+        "answers": rows,
+    }
+
+
+__all__ = ["evaluate", "micro_cues"]
