@@ -166,3 +166,16 @@ def test_cli_emer_bad_inputs(tiny_llm_dir, tmp_path, capsys):
     assert main(["emer", str(DATA_SAMPLES / f"{SAMPLE}.mp4"), "--checkpoint", str(tmp_path / "none"),
                  "--llm", str(tiny_llm_dir)]) == 2
     assert "checkpoint file missing" in capsys.readouterr().err
+
+
+def test_cli_evaluate_json(tiny_llm_dir, example_dir, tmp_path, capsys):
+    import json
+
+    from microemo_ref.cli import main
+
+    folder = save_checkpoint(build(tiny_llm_dir), tmp_path / "ckpt")
+    assert main(["evaluate", str(example_dir), "--checkpoint", str(folder), "--llm", str(tiny_llm_dir), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["clips"] == 1 and set(out["ov"]) >= {"precision", "recall", "f", "coverage"}
+    assert list(out["per_scenario"]) == ["concealed"] and 0.0 <= out["clue_recall"] <= 1.0
+    assert out["answers"][0]["gold"] == ["sad", "hurt", "gloomy"]
