@@ -71,7 +71,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     print("Local facial branch (FaceMesh + optical flow + spotting):")
     _print_events(extract_local(video).to_json())
-    print("(the end-to-end EMER run arrives with the model issues; see README)")
+    from microemo_ref.pipeline.emer import default_checkpoint, run_emer
+
+    try:
+        folder = default_checkpoint()
+    except FileNotFoundError as err:
+        print(f"(no end-to-end EMER run: {err})")
+        return 0
+    from microemo_ref.model.llm import load_llm
+    from microemo_ref.model.microemo import load_checkpoint
+
+    t = time.perf_counter()
+    model = load_checkpoint(folder, load_llm())
+    print(f"End-to-end EMER (SmolLM2-135M + the shipped checkpoint, loaded in {time.perf_counter() - t:.1f} s):")
+    result = run_emer(video, model)
+    print(f"  {result.explanation}")
+    print(f"  emotions: {', '.join(result.labels) or '(none parsed)'}")
+    print(f"  time: measure {result.seconds['measure']:.1f} s, encode + generate {result.seconds['encode_and_generate']:.1f} s")
     return 0
 
 
