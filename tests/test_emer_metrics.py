@@ -1,7 +1,7 @@
 """OV emotion-set metrics and clue recall, against hand-computed vectors."""
 import pytest
 
-from microemo_ref.metrics.clues import clue_recall, clue_recalled, mentioned_times
+from microemo_ref.metrics.clues import clue_recall, clue_recalled, mentioned_times, ungrounded_times
 from microemo_ref.metrics.emotion_sets import hit_rate, ov_scores, sample_scores
 
 
@@ -47,3 +47,10 @@ def test_clue_recall_needs_time_and_utterance_in_one_sentence():
     assert not clue_recalled("Utterance 3 is calm. At 5.2 s the brows rise.", 5.2, 2)  # split across sentences
     assert clue_recalled("A flicker at 5.0-5.4 s in utterance 3.", 5.2, 2)
     assert clue_recall([text, "nothing"], [[{"apex_s": 5.2, "utterance": 2}], [{"apex_s": 1.0, "utterance": None}]]) == 0.5
+
+
+def test_ungrounded_times():
+    measured = [(0.6, 1.8), (5.0, 5.4)]  # an utterance and a spotted event
+    text = "Utterance 1 (0.6-1.8 s) is bright. Around 5.2 s the brows rise. At 7.5 s the lips press."
+    assert ungrounded_times(text, measured) == [(7.5, 7.5)]
+    assert ungrounded_times("From 0.4 s to 8.9 s it smiles.", measured) == [(8.9, 8.9)]

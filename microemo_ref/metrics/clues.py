@@ -54,4 +54,19 @@ def clue_recall(explanations: Sequence[str], cues: Sequence[Sequence[dict]], tol
     return hits / total
 
 
-__all__ = ["clue_recall", "clue_recalled", "mentioned_times"]
+def ungrounded_times(explanation: str, measured: Sequence[tuple[float, float]],
+                     tolerance_s: float = 0.3) -> list[tuple[float, float]]:
+    """Times the explanation cites that match nothing measured.
+
+    ``measured`` lists (start, end) spans the evidence supports: spotted facial events and
+    utterances. A cited time or range is grounded when it lies within ``tolerance_s`` of one
+    of them (a range: both ends). An empty result means every cited time is backed by a
+    measurement; anything else is a claim the evidence lacks.
+    """
+    def near(t: float) -> bool:
+        return any(a - tolerance_s <= t <= b + tolerance_s for a, b in measured)
+
+    return [(a, b) for a, b in mentioned_times(explanation) if not (near(a) and near(b))]
+
+
+__all__ = ["clue_recall", "clue_recalled", "mentioned_times", "ungrounded_times"]

@@ -46,6 +46,7 @@ class Example:
     cues: str  # the prompt's measured-cue line
     answer: str | None  # gold answer, None for clips without ground truth
     truth: dict | None
+    events: list[dict] | None = None  # spotted facial events (to_json form), None without a face
 
 
 def evidence_arrays(ev: Evidence, cfg: VisualEncoderConfig) -> dict[str, np.ndarray]:
@@ -112,7 +113,7 @@ def load_example(path: str | Path) -> Example:
     utts = [Utterance(*u) for u in meta["utterances"]]
     events = None if meta["events"] is None else [_event(e) for e in meta["events"]]
     cues = cue_text(events, meta["fps"], utts, meta["voice"])  # rebuilt: the wording may change, the measures not
-    return Example(meta["name"], x, transcript_lines(utts), cues, meta["answer"], meta["truth"])
+    return Example(meta["name"], x, transcript_lines(utts), cues, meta["answer"], meta["truth"], meta["events"])
 
 
 def cache_folder(folder: str | Path, progress: Callable[[str], None] | None = None) -> list[Path]:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from microemo_ref.io.clip import load_clip
+from microemo_ref.metrics.clues import ungrounded_times
 from microemo_ref.model.microemo import MicroEmo
 from microemo_ref.model.utterance_qformer import per_frame
 from microemo_ref.pipeline.dataset import describe
@@ -58,12 +59,13 @@ class EmerResult:
     cues: str  # the measured-cue line the LLM was given
     attention: list[dict]  # per span: where its video Q-Former looked most (seconds)
     notes: list[str] = field(default_factory=list)
+    ungrounded: list[tuple[float, float]] = field(default_factory=list)  # cited times nothing measured supports
     seconds: dict[str, float] = field(default_factory=dict)  # time per stage
 
     def to_json(self) -> dict:
         return {"explanation": self.explanation, "labels": self.labels, "events": self.events,
                 "utterances": self.utterances, "cues": self.cues, "attention": self.attention,
-                "notes": self.notes, "seconds": self.seconds}
+                "notes": self.notes, "ungrounded": [list(t) for t in self.ungrounded], "seconds": self.seconds}
 
 
 def run_emer(video: str | Path, model: MicroEmo, *, subtitles: str | Path | None | str = "auto",
@@ -88,8 +90,9 @@ def run_emer(video: str | Path, model: MicroEmo, *, subtitles: str | Path | None
                               "end": round(span.end, 2), "peak_s": round(float(out.frames.times[int(row.argmax())]), 2)})
     events = [] if evidence.local is None else [e.to_json(clip.fps) for e in evidence.local.events]
     utts = [{"start": u.start, "end": u.end, "text": u.text, "source": u.source} for u in evidence.segmentation.utterances]
+    measured = [(e["onset_s"], e["offset_s"]) for e in events] + [(u["start"], u["end"]) for u in utts]
     return EmerResult(explanation, labels, events, utts, cues, attention, evidence.notes,
-                      {k: round(v, 2) for k, v in clock.items()})
+                      ungrounded_times(explanation, measured), {k: round(v, 2) for k, v in clock.items()})
 
 
 __all__ = ["EmerResult", "default_checkpoint", "parse_labels", "run_emer"]
