@@ -56,6 +56,7 @@ def test_demo_runs_on_the_bundled_sample(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path)]) == 0
     text = capsys.readouterr().out
     assert "concealed" in text and "micro" in text and "gold explanation" in text
+    assert "End-to-end EMER" in text and "emotions: " in text  # the shipped checkpoint ran
     assert (tmp_path / "demo.png").stat().st_size > 10_000
 
 

@@ -179,3 +179,10 @@ def test_cli_evaluate_json(tiny_llm_dir, example_dir, tmp_path, capsys):
     assert out["clips"] == 1 and set(out["ov"]) >= {"precision", "recall", "f", "coverage"}
     assert list(out["per_scenario"]) == ["concealed"] and 0.0 <= out["clue_recall"] <= 1.0
     assert out["answers"][0]["gold"] == ["sad", "hurt", "gloomy"]
+
+
+def test_one_llm_cannot_carry_two_sets_of_adapters(tiny_llm_dir):
+    llm = load_llm(tiny_llm_dir)
+    MicroEmo(MicroEmoConfig(llm=str(tiny_llm_dir)), llm)
+    with pytest.raises(ValueError, match="already carries LoRA adapters"):
+        MicroEmo(MicroEmoConfig(llm=str(tiny_llm_dir)), llm)

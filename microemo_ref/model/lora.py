@@ -39,6 +39,9 @@ class LoRALinear(nn.Module):
 def add_lora(model: nn.Module, targets: tuple[str, ...] = ("q_proj", "v_proj"), rank: int = 8,
              alpha: float = 16.0) -> list[str]:
     """Replace every nn.Linear whose name ends in one of ``targets`` by a LoRALinear; return their names."""
+    if any(isinstance(m, LoRALinear) for m in model.modules()):
+        raise ValueError(f"this {type(model).__name__} already carries LoRA adapters (another MicroEmo uses it); "
+                         "load a fresh LLM for each model")
     names = [name for name, module in model.named_modules()
              if isinstance(module, nn.Linear) and name.rsplit(".", 1)[-1] in targets]
     if not names:
