@@ -279,6 +279,17 @@ def cmd_nbclean(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def _subtitle_options(p: argparse.ArgumentParser) -> None:
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--subtitles", help="an .srt or .vtt file (default: a side file with the video's name)")
+    group.add_argument("--no-subtitles", action="store_true", help="ignore subtitles; segment by voice activity")
+
+
+def _model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", help="a checkpoint folder (default: the shipped one)")
+    p.add_argument("--llm", default="smollm2", help="the frozen LLM: smollm2 (default) or a local model folder")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="microemo-ref", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -308,24 +319,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_spot_eval)
     p = sub.add_parser("utterances", help="utterance segments (subtitles or voice activity) and the token budget")
     p.add_argument("video")
-    group = p.add_mutually_exclusive_group()
-    group.add_argument("--subtitles", help="an .srt or .vtt file (default: a side file with the video's name)")
-    group.add_argument("--no-subtitles", action="store_true", help="ignore subtitles; segment by voice activity")
+    _subtitle_options(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_utterances)
     p = sub.add_parser("emer", help="explain the emotional state in a video (end-to-end EMER)")
     p.add_argument("video")
-    group = p.add_mutually_exclusive_group()
-    group.add_argument("--subtitles", help="an .srt or .vtt file (default: a side file with the video's name)")
-    group.add_argument("--no-subtitles", action="store_true", help="ignore subtitles; segment by voice activity")
-    p.add_argument("--checkpoint", help="a checkpoint folder (default: the shipped one)")
-    p.add_argument("--llm", default="smollm2", help="the frozen LLM: smollm2 (default) or a local model folder")
+    _subtitle_options(p)
+    _model_options(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_emer)
     p = sub.add_parser("evaluate", help="score MicroEmo on every clip with ground truth under DIR")
     p.add_argument("dir")
-    p.add_argument("--checkpoint", help="a checkpoint folder (default: the shipped one)")
-    p.add_argument("--llm", default="smollm2")
+    _model_options(p)
     p.add_argument("--limit", type=int, help="only the first N clips")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
@@ -337,7 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=".cache/runs/default")
     p.add_argument("--align-epochs", type=int, default=1)
     p.add_argument("--emer-epochs", type=int, default=3)
-    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--batch", type=int, default=1, help="examples per step (1 was fastest per example on a 2-core CPU)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, help="use only the first N examples")
