@@ -54,3 +54,19 @@ def test_ungrounded_times():
     text = "Utterance 1 (0.6-1.8 s) is bright. Around 5.2 s the brows rise. At 7.5 s the lips press."
     assert ungrounded_times(text, measured) == [(7.5, 7.5)]
     assert ungrounded_times("From 0.4 s to 8.9 s it smiles.", measured) == [(8.9, 8.9)]
+
+
+def test_measured_spans_and_sentences_citing():
+    from microemo_ref.metrics.clues import measured_spans, sentences_citing
+
+    assert measured_spans([{"onset_s": 5.0, "offset_s": 5.4}], [(0.6, 1.8)]) == [(5.0, 5.4), (0.6, 1.8)]
+    text = "Utterance 1 (0.6-1.8 s) is bright. Around 5.2 s the brows rise."
+    assert sentences_citing(text, 4.5, 6.3) == ["Around 5.2 s the brows rise."]
+
+
+def test_labels_at():
+    from microemo_ref.metrics.spans import labels_at
+
+    events = [{"kind": "macro", "emotion": "fear", "onset_s": 0.5, "offset_s": 2.0},
+              {"kind": "micro", "emotion": "sad", "onset_s": 1.0, "offset_s": 1.2}]
+    assert labels_at(events, [0.1, 1.1, 3.0]) == [None, "fear", None]

@@ -54,6 +54,17 @@ def clue_recall(explanations: Sequence[str], cues: Sequence[Sequence[dict]], tol
     return hits / total
 
 
+def measured_spans(events: Sequence[dict], utterances: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """What the evidence supports: spotted events (dicts with onset_s, offset_s) and utterance spans."""
+    return [(e["onset_s"], e["offset_s"]) for e in events] + [(float(a), float(b)) for a, b in utterances]
+
+
+def sentences_citing(explanation: str, start: float, end: float, tolerance_s: float = 0.3) -> list[str]:
+    """The sentences of ``explanation`` that mention a time within [start, end] (+- tolerance)."""
+    return [s.strip() for s in SENTENCE.split(explanation)
+            if any(start - tolerance_s <= a <= end + tolerance_s for a, _ in mentioned_times(s))]
+
+
 def ungrounded_times(explanation: str, measured: Sequence[tuple[float, float]],
                      tolerance_s: float = 0.3) -> list[tuple[float, float]]:
     """Times the explanation cites that match nothing measured.
@@ -69,4 +80,4 @@ def ungrounded_times(explanation: str, measured: Sequence[tuple[float, float]],
     return [(a, b) for a, b in mentioned_times(explanation) if not (near(a) and near(b))]
 
 
-__all__ = ["clue_recall", "clue_recalled", "mentioned_times", "ungrounded_times"]
+__all__ = ["clue_recall", "clue_recalled", "measured_spans", "mentioned_times", "sentences_citing", "ungrounded_times"]

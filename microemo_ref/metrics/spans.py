@@ -30,9 +30,15 @@ def span_purity(spans: Sequence[tuple[float, float]], frame_times: Sequence[floa
     return out
 
 
+def labels_at(events: Sequence[dict], times: Sequence[float], kind: str = "macro") -> list[str | None]:
+    """The emotion of the ``kind`` event (ground-truth dicts with onset_s, offset_s, emotion) at each time, or None."""
+    chosen = [e for e in events if e["kind"] == kind]
+    return [next((e["emotion"] for e in chosen if e["onset_s"] <= t <= e["offset_s"]), None) for t in times]
+
+
 def mixed_spans(purities: Sequence[float | None]) -> int:
     """Spans that hold frames of more than one label."""
     return sum(1 for p in purities if p is not None and p < 1.0)
 
 
-__all__ = ["mixed_spans", "span_purity"]
+__all__ = ["labels_at", "mixed_spans", "span_purity"]

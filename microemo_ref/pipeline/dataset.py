@@ -26,7 +26,7 @@ from microemo_ref.io.clip import Utterance, atomic_path, load_clip
 from microemo_ref.model.encoder import EncoderInputs
 from microemo_ref.model.visual_encoder import VisualEncoderConfig
 from microemo_ref.pipeline.cues import cue_text
-from microemo_ref.pipeline.evidence import Evidence, gather_evidence
+from microemo_ref.pipeline.evidence import Evidence, encoder_inputs, gather_evidence
 from microemo_ref.text.utterances import transcript_lines
 
 VERSION = 1
@@ -51,8 +51,6 @@ class Example:
 
 def evidence_arrays(ev: Evidence, cfg: VisualEncoderConfig) -> dict[str, np.ndarray]:
     """The arrays of an Evidence, sampled and resized as the encoder wants them."""
-    from microemo_ref.pipeline.evidence import encoder_inputs
-
     x = encoder_inputs(ev, cfg)
     arrays = {"images": (x.images.numpy() * 255).round().astype(np.uint8), "frame_times": x.frame_times.numpy()}
     for key in ("dynamics", "local_times", "local_mask", "audio", "audio_times"):

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from microemo_ref.io.clip import load_clip
-from microemo_ref.metrics.clues import ungrounded_times
+from microemo_ref.metrics.clues import measured_spans, ungrounded_times
 from microemo_ref.model.microemo import MicroEmo
 from microemo_ref.model.utterance_qformer import per_frame
 from microemo_ref.pipeline.dataset import describe
@@ -90,7 +90,7 @@ def run_emer(video: str | Path, model: MicroEmo, *, subtitles: str | Path | None
                               "end": round(span.end, 2), "peak_s": round(float(out.frames.times[int(row.argmax())]), 2)})
     events = [] if evidence.local is None else [e.to_json(clip.fps) for e in evidence.local.events]
     utts = [{"start": u.start, "end": u.end, "text": u.text, "source": u.source} for u in evidence.segmentation.utterances]
-    measured = [(e["onset_s"], e["offset_s"]) for e in events] + [(u["start"], u["end"]) for u in utts]
+    measured = measured_spans(events, evidence.segmentation.spans())
     return EmerResult(explanation, labels, events, utts, cues, attention, evidence.notes,
                       ungrounded_times(explanation, measured), {k: round(v, 2) for k, v in clock.items()})
 

@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from microemo_ref.metrics.clues import clue_recall, ungrounded_times
+from microemo_ref.metrics.clues import clue_recall, measured_spans, ungrounded_times
 from microemo_ref.metrics.emotion_sets import ov_scores
 from microemo_ref.model.microemo import MicroEmo
 from microemo_ref.pipeline.dataset import load_example
@@ -38,8 +38,7 @@ def evaluate(model: MicroEmo, folders: Sequence[str | Path], *, limit: int | Non
             continue
         answer, _, _ = model.generate(ex.inputs, ex.subtitles, ex.cues)
         explanation, labels = parse_labels(answer)
-        measured = ([(e["onset_s"], e["offset_s"]) for e in ex.events or []]
-                    + [(s, e) for s, e in ex.inputs.utterances])
+        measured = measured_spans(ex.events or [], ex.inputs.utterances)
         rows.append({"name": ex.name, "scenario": ex.truth["scenario"], "gold": ex.truth["labels"],
                      "labels": labels, "explanation": explanation, "cues": micro_cues(ex.truth),
                      "ungrounded": ungrounded_times(explanation, measured)})
