@@ -261,7 +261,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from microemo_ref.pipeline.train import TrainConfig, train
 
     cfg = TrainConfig(data=tuple(args.data), out=args.out, align_epochs=args.align_epochs,
-                      emer_epochs=args.emer_epochs, batch=args.batch, lr=args.lr, seed=args.seed, limit=args.limit)
+                      emer_epochs=args.emer_epochs, batch=args.batch, lr=args.lr, seed=args.seed, limit=args.limit,
+                      concealed_repeat=args.concealed_repeat)
     folder = train(cfg, MicroEmoConfig(llm=args.llm), progress=_progress)
     print(f"checkpoint: {folder}")
     return 0
@@ -345,6 +346,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=1, help="examples per step (1 was fastest per example on a 2-core CPU)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--concealed-repeat", type=int, default=2,
+                   help="EMER stage: times each concealed-emotion clip is seen per epoch")
     p.add_argument("--limit", type=int, help="use only the first N examples")
     p.add_argument("--llm", default="smollm2")
     p.set_defaults(func=cmd_train)

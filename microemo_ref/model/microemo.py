@@ -61,7 +61,7 @@ class MicroEmo(nn.Module):
 
     @torch.no_grad()
     def generate(self, x: EncoderInputs, subtitles: list[str], cues: str | None,
-                 max_new_tokens: int = 160) -> tuple[str, EncoderOutput, Assembled]:
+                 max_new_tokens: int = 224) -> tuple[str, EncoderOutput, Assembled]:
         """Greedy decoding (deterministic) of the answer."""
         was = self.training
         self.eval()

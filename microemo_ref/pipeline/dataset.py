@@ -71,7 +71,8 @@ def describe(ev: Evidence) -> tuple[list[str], str]:
     """Subtitle lines and the measured-cue line of a clip's evidence."""
     utts = ev.segmentation.utterances
     events = None if ev.local is None else ev.local.events
-    return transcript_lines(utts), cue_text(events, ev.clip.fps, utts, voice_summaries(ev))
+    dynamics = None if ev.local is None else ev.local.tensor(ev.local.track.n_frames)  # (R, T, 3) per frame
+    return transcript_lines(utts), cue_text(events, ev.clip.fps, utts, voice_summaries(ev), dynamics)
 
 
 def _event(d: dict) -> SpottedEvent:
@@ -110,7 +111,8 @@ def load_example(path: str | Path) -> Example:
                       audio=t.get("audio"), audio_times=t.get("audio_times"))
     utts = [Utterance(*u) for u in meta["utterances"]]
     events = None if meta["events"] is None else [_event(e) for e in meta["events"]]
-    cues = cue_text(events, meta["fps"], utts, meta["voice"])  # rebuilt: the wording may change, the measures not
+    dynamics = t["dynamics"].numpy() if "dynamics" in t else None
+    cues = cue_text(events, meta["fps"], utts, meta["voice"], dynamics)  # rebuilt: the wording may change, the measures not
     return Example(meta["name"], x, transcript_lines(utts), cues, meta["answer"], meta["truth"], meta["events"])
 
 

@@ -69,7 +69,7 @@ class EmerResult:
 
 
 def run_emer(video: str | Path, model: MicroEmo, *, subtitles: str | Path | None | str = "auto",
-             max_new_tokens: int = 160) -> EmerResult:
+             max_new_tokens: int = 224) -> EmerResult:
     """Run the whole pipeline on one clip (see the module docstring)."""
     clock = {}
     t = time.perf_counter()

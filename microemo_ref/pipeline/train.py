@@ -44,6 +44,7 @@ class TrainConfig:
     lr: float = 1e-3  # encoder, projections and LoRA alike
     warmup_steps: int = 20
     seed: int = 0
+    concealed_repeat: int = 2  # EMER stage: each concealed-emotion clip is seen this many times per epoch
     limit: int | None = None  # use only the first N examples (quick runs, tests)
 
 
@@ -57,6 +58,15 @@ def find_examples(folders: tuple[str, ...], limit: int | None = None) -> list[Pa
 def face_line(cues: str) -> str:
     """The face part of a cue line: the stage-1 target."""
     return cues.split(" voice: ")[0]
+
+
+def stage_examples(examples: list[Example], stage: str, concealed_repeat: int = 1) -> list[Example]:
+    """One epoch's examples. In the EMER stage, clips whose ground truth is a concealed emotion
+    are repeated: they are the rarest and hardest answers (a brief flash against the words)."""
+    if stage == "align" or concealed_repeat <= 1:
+        return list(examples)
+    return [ex for ex in examples
+            for _ in range(concealed_repeat if (ex.truth or {}).get("scenario") == "concealed" else 1)]
 
 
 def stage_batches(examples: list[Example], stage: str, batch: int, rng: random.Random):
@@ -89,8 +99,9 @@ def train(cfg: TrainConfig, model_cfg: MicroEmoConfig = MicroEmoConfig(), *, llm
     params = model.trainable_parameters()
     optimiser = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.01)
     stages = [("align", cfg.align_epochs), ("emer", cfg.emer_epochs)]
-    per_epoch = math.ceil(len(examples) / cfg.batch)
-    total = per_epoch * sum(n for _, n in stages)
+    epochs = [stage for stage, n in stages for _ in range(n)]
+    per_stage = {stage: stage_examples(examples, stage, cfg.concealed_repeat) for stage, _ in stages}
+    total = sum(math.ceil(len(per_stage[stage]) / cfg.batch) for stage in epochs)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: _lr_at(s, total, cfg.warmup_steps))
     history: list[dict] = []
     start_epoch = 0
@@ -102,13 +113,14 @@ def train(cfg: TrainConfig, model_cfg: MicroEmoConfig = MicroEmoConfig(), *, llm
         scheduler.load_state_dict(state["scheduler"])
         history, start_epoch = state["history"], state["epoch"]
         progress(f"resuming after epoch {start_epoch} of {sum(n for _, n in stages)}")
-    epochs = [stage for stage, n in stages for _ in range(n)]
     for epoch in range(start_epoch, len(epochs)):
         stage = epochs[epoch]
         rng = random.Random(cfg.seed * 1000 + epoch)  # the order of epoch e does not depend on resuming
         torch.manual_seed(cfg.seed * 1000 + epoch)
         began, losses = time.time(), []
-        bar = tqdm(stage_batches(examples, stage, cfg.batch, rng), total=per_epoch, desc=f"epoch {epoch + 1} {stage}")
+        seen = per_stage[stage]
+        bar = tqdm(stage_batches(seen, stage, cfg.batch, rng), total=math.ceil(len(seen) / cfg.batch),
+                   desc=f"epoch {epoch + 1} {stage}")
         for batch in bar:
             assembled = [model.prompt(ex.inputs, ex.subtitles, cues, answer)[0] for ex, cues, answer in batch]
             loss = answer_loss(model.llm, assembled)
@@ -120,7 +132,7 @@ def train(cfg: TrainConfig, model_cfg: MicroEmoConfig = MicroEmoConfig(), *, llm
             losses.append(float(loss.detach()))
             bar.set_postfix(loss=f"{losses[-1]:.3f}")
         history.append({"epoch": epoch + 1, "stage": stage, "loss": float(np.mean(losses)),
-                        "seconds": round(time.time() - began, 1), "examples": len(examples)})
+                        "seconds": round(time.time() - began, 1), "examples": len(seen)})
         progress(json.dumps(history[-1]))
         torch.save({"model": model.trainable_state(), "optimiser": optimiser.state_dict(),
                     "scheduler": scheduler.state_dict(), "history": history, "epoch": epoch + 1}, state_file)
@@ -128,4 +140,4 @@ def train(cfg: TrainConfig, model_cfg: MicroEmoConfig = MicroEmoConfig(), *, llm
     return save_checkpoint(model, out / "checkpoint", extra)
 
 
-__all__ = ["TrainConfig", "face_line", "find_examples", "train"]
+__all__ = ["TrainConfig", "face_line", "find_examples", "stage_examples", "train"]
