@@ -257,6 +257,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ablate(args: argparse.Namespace) -> int:
+    from microemo_ref.pipeline.ablations import format_table, run_ablations
+
+    summary = run_ablations(args.variants, args.seeds, args.data, [args.eval], args.out, args.recipe, args.llm,
+                            progress=_progress)
+    print(f"recipe {summary['recipe']}, seeds {summary['seeds']}; OV F, mean ± sd over seeds")
+    print(format_table(summary))
+    print(f"written to {Path(args.out) / 'ablations.json'}")
+    return 0
+
+
 def cmd_cache(args: argparse.Namespace) -> int:
     from microemo_ref.pipeline.dataset import cache_folder
 
@@ -347,6 +358,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--judge-model", default="judge", help="model name sent to an HTTP judge")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
+    p = sub.add_parser("ablate", help="train and score MicroEmo with one part switched off at a time (issue #7)")
+    p.add_argument("--data", nargs="+", default=[".cache/train"], help="cached training clips")
+    p.add_argument("--eval", default=".cache/eval_test", help="cached held-out clips")
+    p.add_argument("--variants", nargs="+",
+                   default=["full", "no_local", "no_time_text", "whole_only", "windows", "subtitles_only"])
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--recipe", default="quick", choices=["quick", "full"])
+    p.add_argument("--out", default=".cache/ablations")
+    p.add_argument("--llm", default="smollm2")
+    p.set_defaults(func=cmd_ablate)
     p = sub.add_parser("cache", help="measure every video under DIR once (evidence for training and evaluation)")
     p.add_argument("dir")
     p.set_defaults(func=cmd_cache)

@@ -190,3 +190,40 @@ def test_one_llm_cannot_carry_two_sets_of_adapters(tiny_llm_dir):
     MicroEmo(MicroEmoConfig(llm=str(tiny_llm_dir)), llm)
     with pytest.raises(ValueError, match="already carries LoRA adapters"):
         MicroEmo(MicroEmoConfig(llm=str(tiny_llm_dir)), llm)
+
+
+def test_ablation_switches_change_what_the_llm_reads(tiny_llm_dir, example):
+    from microemo_ref.pipeline.ablations import variant_config
+
+    def read(name):
+        torch.manual_seed(0)
+        model = MicroEmo(variant_config(name, MicroEmoConfig(llm=str(tiny_llm_dir))), load_llm(tiny_llm_dir))
+        a, out = model.prompt(example.inputs, example.subtitles, example.cues)
+        return model, a, model.tokenizer.decode(a.ids[a.ids >= 0])
+
+    _, full, text = read("full")
+    assert "micro-expression" in text and " s:" in text
+    _, a, text = read("no_local")
+    assert "face: not measured." in text and "syllables/s" in text
+    _, a, text = read("no_time_text")
+    assert " s:" not in text and "seconds" not in text and "apex" not in text and "utterance 3" in text
+    _, a, _ = read("whole_only")
+    assert int((a.ids == -1).sum()) == 8 + 8  # one video and one audio sequence
+    model, a, text = read("subtitles_only")
+    assert int((a.ids == -1).sum()) == 0 and "Measured" not in text and "Subtitles:" in text
+    model, _, _ = read("no_time_text")
+    assert model.encoder.cfg.visual.time.use_time_text is False
+
+
+def test_ablation_run_trains_scores_and_summarises(tiny_llm_dir, example_dir, tmp_path):
+    from microemo_ref.pipeline.ablations import format_table, run_ablations
+
+    summary = run_ablations(["full", "subtitles_only"], [0], [str(example_dir)], [str(example_dir)], tmp_path,
+                            "quick", str(tiny_llm_dir), progress=lambda s: None)
+    table = summary["table"]
+    assert set(table) == {"full", "subtitles_only"} and table["full"]["ov_f"]["n"] == 1
+    assert 0.0 <= table["full"]["ov_f"]["mean"] <= 1.0 and table["full"]["clue_recall"]["n"] == 0
+    assert (tmp_path / "full" / "seed_0" / "result.json").is_file()
+    assert format_table(summary).splitlines()[0] == "| variant | OV F | concealed | seeds |"
+    with pytest.raises(ValueError, match="unknown ablation 'nope'"):
+        run_ablations(["nope"], [0], [str(example_dir)], [str(example_dir)], tmp_path)

@@ -45,24 +45,37 @@ def marker(kind: str, k: int) -> str:
     return f"<|mm:{kind}:{k}|>"
 
 
-def span_heading(span: Span) -> str:
+def span_heading(span: Span, times: bool = True) -> str:
     name = "Clip" if span.kind == "video" else f"{span.kind.capitalize()} {span.index + 1}"
-    return f"{name} {span.start:.1f}-{span.end:.1f} s:"
+    return f"{name} {span.start:.1f}-{span.end:.1f} s:" if times else f"{name}:"
+
+
+#: A time as the prompt writes it: "5.2 s", "0.6-1.8 s", "apex 5.2 s", "0.7 - 2.1 seconds".
+TIME_TEXT = re.compile(r"(?:apex )?\d+(?:\.\d+)?(?: ?- ?\d+(?:\.\d+)?)? (?:s|seconds)\b,? ?")
+
+
+def drop_times(text: str) -> str:
+    """``text`` with every written time removed (the "no timestamp text" ablation)."""
+    return re.sub(r" ([,:;.)])", r"\1", re.sub(r"  +", " ", TIME_TEXT.sub("", text))).strip()
 
 
 def user_text(visual_spans: list[Span], audio_spans: list[Span] | None, subtitles: list[str],
-              cues: str | None = None) -> str:
-    """The user turn with markers where the span tokens go (see the module docstring)."""
+              cues: str | None = None, times: bool = True) -> str:
+    """The user turn with markers where the span tokens go (see the module docstring).
+    ``times=False`` writes no time anywhere (an ablation, issue #7)."""
+    if not times:
+        subtitles = [drop_times(line) for line in subtitles]
+        cues = drop_times(cues) if cues else cues
     audio_index = {(s.kind, s.index): k for k, s in enumerate(audio_spans or [])}
     lines = []
     for k, span in enumerate(visual_spans):
-        line = f"{span_heading(span)} video {marker('visual', k)}"
+        line = f"{span_heading(span, times)} video {marker('visual', k)}"
         a = audio_index.pop((span.kind, span.index), None)
         if a is not None:
             line += f" audio {marker('audio', a)}"
         lines.append(line)
     for (kind, index), a in audio_index.items():  # audio spans with no visual twin (window mode)
-        lines.append(f"{span_heading(audio_spans[a])} audio {marker('audio', a)}")
+        lines.append(f"{span_heading(audio_spans[a], times)} audio {marker('audio', a)}")
     if cues:
         lines.append(f"Measured {cues}")
     lines.append("Subtitles:" if subtitles else "Subtitles: none.")  # TimeChat: "s - e seconds, text"
@@ -159,4 +172,4 @@ def answer_loss(model, batch: list[Assembled]) -> Tensor:
 
 
 __all__ = ["Assembled", "Bridge", "BridgeConfig", "IGNORE", "QUESTION", "SYSTEM", "answer_loss", "assemble",
-           "marker", "render", "span_heading", "user_text"]
+           "drop_times", "marker", "render", "span_heading", "user_text"]

@@ -10,6 +10,7 @@ Composes the pieces (MicroEmo, Zhang et al., 2024; TimeChat; Video-LLaMA):
 ``span_mode="window"`` swaps the utterance spans for TimeChat's fixed sliding windows over
 the sampled frames (the comparison of notebook 05); audio keeps the utterance spans only in
 ``"utterance"`` mode and uses the whole clip alone in ``"window"`` mode, as Video-LLaMA does.
+``span_mode="whole"`` (an ablation, issue #7) keeps only the whole-clip sequence of both.
 
 Token budget (what the LLM must read, before the text that wraps each span):
 ``K * Q_v`` visual plus ``K * Q_a`` audio, K = 1 + number of utterances. TimeChat's is
@@ -42,7 +43,7 @@ class EncoderConfig:
     video_qformer: UtteranceQFormerConfig = field(default_factory=UtteranceQFormerConfig)
     audio: AudioEncoderConfig = field(default_factory=AudioEncoderConfig)
     audio_qformer: UtteranceQFormerConfig = field(default_factory=UtteranceQFormerConfig)
-    span_mode: str = "utterance"  # "utterance" (MicroEmo) | "window" (TimeChat)
+    span_mode: str = "utterance"  # "utterance" (MicroEmo) | "window" (TimeChat) | "whole" (one sequence)
     window: int = TIMECHAT_WINDOW  # frames per window, "window" mode
     stride: int = TIMECHAT_STRIDE
 
@@ -64,6 +65,9 @@ class EncoderConfig:
         return replace(self, span_mode=span_mode)
 
 
+SPAN_MODES = ("utterance", "window", "whole")
+
+
 def token_budget(cfg: EncoderConfig, n_utterances: int, *, has_audio: bool = True,
                  n_frames: int = TIMECHAT_FRAMES) -> dict:
     """Tokens the LLM reads for a clip: visual and audio sequences, and TimeChat's for comparison.
@@ -72,6 +76,8 @@ def token_budget(cfg: EncoderConfig, n_utterances: int, *, has_audio: bool = Tru
     """
     if cfg.span_mode == "utterance":
         visual_spans = 1 + n_utterances
+    elif cfg.span_mode == "whole":
+        visual_spans = 1
     else:
         visual_spans = len(window_spans(range(n_frames), cfg.window, cfg.stride))
     audio_spans = (1 + n_utterances if cfg.span_mode == "utterance" else 1) if has_audio else 0
@@ -119,8 +125,8 @@ class MicroEmoEncoder(nn.Module):
         if cfg.audio_qformer.key_width != cfg.audio.hidden:
             raise ValueError(f"audio Q-Former key_width {cfg.audio_qformer.key_width} != audio "
                              f"hidden {cfg.audio.hidden}")
-        if cfg.span_mode not in ("utterance", "window"):
-            raise ValueError(f'span_mode must be "utterance" or "window", got {cfg.span_mode!r}')
+        if cfg.span_mode not in SPAN_MODES:
+            raise ValueError(f"span_mode must be one of {SPAN_MODES}, got {cfg.span_mode!r}")
         self.cfg = cfg
         self.visual = VisualEncoder(cfg.visual, tokenizer)
         self.video_qformer = UtteranceQFormer(cfg.video_qformer)
@@ -132,6 +138,8 @@ class MicroEmoEncoder(nn.Module):
         by_utterance = utterance_spans(x.duration, x.utterances)
         if self.cfg.span_mode == "utterance":
             return by_utterance, by_utterance
+        if self.cfg.span_mode == "whole":  # ablation: one sequence over the whole clip
+            return by_utterance[:1], by_utterance[:1]
         windows = window_spans(x.frame_times.tolist(), self.cfg.window, self.cfg.stride)
         return windows, by_utterance[:1]  # TimeChat: windows only; audio: the whole clip
 

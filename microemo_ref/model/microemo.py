@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -34,6 +34,16 @@ class MicroEmoConfig:
     lora_alpha: float = 16.0
     cue_text: bool = True  # give the LLM the measured cues as text (see pipeline.cues)
     llm: str = "smollm2"  # the frozen LLM: "smollm2" or a local folder
+    # Switches for the ablations of issue #7 (all on = MicroEmo):
+    local_branch: bool = True  # off: no face dynamics into the encoder, no face events in the cue line
+    time_text: bool = True  # off: no timestamp text, in the frame Q-Former or anywhere in the prompt
+    video: bool = True  # off: no video tokens in the prompt
+    audio: bool = True  # off: no audio tokens in the prompt
+
+
+def without_face(cues: str) -> str:
+    """The cue line with its face part replaced (the local branch is switched off)."""
+    return "face: not measured. voice: " + cues.split(" voice: ", 1)[1] if " voice: " in cues else cues
 
 
 class MicroEmo(nn.Module):
@@ -42,7 +52,11 @@ class MicroEmo(nn.Module):
     def __init__(self, cfg: MicroEmoConfig, llm: LLM) -> None:
         super().__init__()
         self.cfg = cfg
-        self.encoder = MicroEmoEncoder(cfg.encoder)
+        encoder_cfg = cfg.encoder
+        if not cfg.time_text:
+            visual = encoder_cfg.visual
+            encoder_cfg = replace(encoder_cfg, visual=replace(visual, time=replace(visual.time, use_time_text=False)))
+        self.encoder = MicroEmoEncoder(encoder_cfg)
         self.bridge = Bridge(BridgeConfig(cfg.encoder.video_qformer.hidden, cfg.encoder.audio_qformer.hidden,
                                           llm.width))
         self.llm = llm.model
@@ -53,9 +67,15 @@ class MicroEmo(nn.Module):
 
     def prompt(self, x: EncoderInputs, subtitles: list[str], cues: str | None,
                answer: str | None = None) -> tuple[Assembled, EncoderOutput]:
+        cfg = self.cfg
+        if not cfg.local_branch:
+            x = replace(x, dynamics=None, local_times=None, local_mask=None)
+            cues = without_face(cues) if cues else cues
+        if not cfg.audio:
+            x = replace(x, audio=None, audio_times=None)
         out = self.encoder(x, return_attention=not self.training)
-        user = user_text(out.visual.spans, out.audio.spans if out.audio else None, subtitles,
-                         cues if self.cfg.cue_text else None)
+        user = user_text(out.visual.spans if cfg.video else [], out.audio.spans if out.audio else None, subtitles,
+                         cues if cfg.cue_text else None, times=cfg.time_text)
         embed = self.llm.get_input_embeddings()
         return assemble(self.tokenizer, embed, self.bridge, user, out.visual, out.audio, answer), out
 
@@ -145,4 +165,4 @@ def load_checkpoint(folder: str | Path, llm: LLM) -> MicroEmo:
     return model.eval()
 
 
-__all__ = ["MicroEmo", "MicroEmoConfig", "load_checkpoint", "save_checkpoint"]
+__all__ = ["MicroEmo", "MicroEmoConfig", "load_checkpoint", "save_checkpoint", "without_face"]

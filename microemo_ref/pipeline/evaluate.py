@@ -32,14 +32,14 @@ def micro_cues(truth: dict) -> list[dict]:
 
 
 def answer_all(model: MicroEmo, folders: Sequence[str | Path], *, limit: int | None = None,
-               progress: Callable[[str], None] | None = None) -> list[dict]:
+               progress: Callable[[str], None] | None = None, max_new_tokens: int = 224) -> list[dict]:
     """The model's answer to every example with ground truth, with what scoring needs."""
     rows = []
     for path in find_examples(tuple(str(f) for f in folders), limit):
         ex = load_example(path)
         if ex.truth is None:
             continue
-        answer, _, _ = model.generate(ex.inputs, ex.subtitles, ex.cues)
+        answer, _, _ = model.generate(ex.inputs, ex.subtitles, ex.cues, max_new_tokens=max_new_tokens)
         explanation, labels = parse_labels(answer)
         measured = measured_spans(ex.events or [], ex.inputs.utterances)
         rows.append({"name": ex.name, "scenario": ex.truth["scenario"], "gold": ex.truth["labels"],

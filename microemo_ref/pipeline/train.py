@@ -45,6 +45,7 @@ class TrainConfig:
     warmup_steps: int = 20
     seed: int = 0
     concealed_repeat: int = 2  # EMER stage: each concealed-emotion clip is seen this many times per epoch
+    target: str = "explanation"  # EMER target: "explanation" (+ labels) or "labels" only (cheap ablations)
     limit: int | None = None  # use only the first N examples (quick runs, tests)
 
 
@@ -69,13 +70,20 @@ def stage_examples(examples: list[Example], stage: str, concealed_repeat: int = 
             for _ in range(concealed_repeat if (ex.truth or {}).get("scenario") == "concealed" else 1)]
 
 
-def stage_batches(examples: list[Example], stage: str, batch: int, rng: random.Random):
+def labels_line(answer: str) -> str:
+    """The last line of a gold answer: "Emotions: a, b, c." (the labels-only target)."""
+    return answer.rstrip().rsplit("\n", 1)[-1]
+
+
+def stage_batches(examples: list[Example], stage: str, batch: int, rng: random.Random, target: str = "explanation"):
     order = list(range(len(examples)))
     rng.shuffle(order)
     for i in range(0, len(order), batch):
         chunk = [examples[j] for j in order[i:i + batch]]
-        yield [(ex, None if stage == "align" else ex.cues, face_line(ex.cues) if stage == "align" else ex.answer)
-               for ex in chunk]
+        if stage == "align":
+            yield [(ex, None, face_line(ex.cues)) for ex in chunk]
+        else:
+            yield [(ex, ex.cues, ex.answer if target == "explanation" else labels_line(ex.answer)) for ex in chunk]
 
 
 def _lr_at(step: int, total: int, warmup: int) -> float:
@@ -88,6 +96,8 @@ def train(cfg: TrainConfig, model_cfg: MicroEmoConfig = MicroEmoConfig(), *, llm
     """Run both stages; return the checkpoint folder (``cfg.out``/checkpoint)."""
     from tqdm.auto import tqdm
 
+    if cfg.target not in ("explanation", "labels"):
+        raise ValueError(f'target must be "explanation" or "labels", got {cfg.target!r}')
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -119,7 +129,7 @@ def train(cfg: TrainConfig, model_cfg: MicroEmoConfig = MicroEmoConfig(), *, llm
         torch.manual_seed(cfg.seed * 1000 + epoch)
         began, losses = time.time(), []
         seen = per_stage[stage]
-        bar = tqdm(stage_batches(seen, stage, cfg.batch, rng), total=math.ceil(len(seen) / cfg.batch),
+        bar = tqdm(stage_batches(seen, stage, cfg.batch, rng, cfg.target), total=math.ceil(len(seen) / cfg.batch),
                    desc=f"epoch {epoch + 1} {stage}")
         for batch in bar:
             assembled = [model.prompt(ex.inputs, ex.subtitles, cues, answer)[0] for ex, cues, answer in batch]
@@ -140,4 +150,4 @@ def train(cfg: TrainConfig, model_cfg: MicroEmoConfig = MicroEmoConfig(), *, llm
     return save_checkpoint(model, out / "checkpoint", extra)
 
 
-__all__ = ["TrainConfig", "face_line", "find_examples", "stage_examples", "train"]
+__all__ = ["TrainConfig", "face_line", "find_examples", "labels_line", "stage_examples", "train"]

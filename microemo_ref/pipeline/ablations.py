@@ -1,0 +1,145 @@
+"""Ablations: what each MicroEmo part buys, trained and scored the same way.
+
+Each variant switches one part off in :class:`~microemo_ref.model.microemo.MicroEmoConfig`
+(or the encoder's span mode), is trained from the same seed on the same cached clips, and is
+scored on the same held-out clips (:mod:`microemo_ref.pipeline.evaluate`):
+
+============== =====================================================================
+full            MicroEmo as built here
+no_local        no local dynamics branch: no face dynamics into the encoder and no
+                spotted face events in the cue line (the voice cues stay)
+no_time_text    no timestamp text: the frame Q-Former reads no "sampled at t second",
+                and no time is written in the prompt (spans, subtitles, cue line)
+whole_only      one video and one audio sequence over the whole clip (no utterance tokens)
+windows         TimeChat's sliding windows instead of utterances (audio: whole clip)
+subtitles_only  no video, no audio, no cue line: the subtitles and the question alone
+============== =====================================================================
+
+Two recipes. ``full`` is the shipped checkpoint's (1 align + 3 EMER epochs, explanation and
+labels as target): about 1 h per run on a 2-core CPU. ``quick`` trains the EMER stage only,
+for one epoch, with the labels line alone as target ("Emotions: a, b, c.") and answers with
+at most 24 new tokens: it scores labels (OV F) but not explanations (no clue recall), and
+costs a few minutes per run. Results go to ``OUT/VARIANT/seed_S/result.json`` (a finished
+run is not repeated), the summary (mean and spread over seeds) to ``OUT/ablations.json``.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, replace
+from pathlib import Path
+
+from microemo_ref.model.llm import load_llm
+from microemo_ref.model.microemo import MicroEmoConfig, load_checkpoint
+from microemo_ref.pipeline.evaluate import answer_all, score
+from microemo_ref.pipeline.train import TrainConfig, train
+
+VARIANTS: dict[str, dict] = {
+    "full": {},
+    "no_local": {"local_branch": False},
+    "no_time_text": {"time_text": False},
+    "whole_only": {"span_mode": "whole"},
+    "windows": {"span_mode": "window"},
+    "subtitles_only": {"video": False, "audio": False, "cue_text": False},
+}
+RECIPES: dict[str, dict] = {
+    "full": {"train": {"align_epochs": 1, "emer_epochs": 3, "target": "explanation"}, "max_new_tokens": 224},
+    "quick": {"train": {"align_epochs": 0, "emer_epochs": 1, "target": "labels"}, "max_new_tokens": 24},
+}
+
+
+def variant_config(name: str, base: MicroEmoConfig = MicroEmoConfig()) -> MicroEmoConfig:
+    """The model configuration of one ablation variant."""
+    if name not in VARIANTS:
+        raise ValueError(f"unknown ablation {name!r}; choose from {', '.join(VARIANTS)}")
+    change = dict(VARIANTS[name])
+    if "span_mode" in change:
+        base = replace(base, encoder=base.encoder.with_mode(change.pop("span_mode")))
+    return replace(base, **change)
+
+
+def run_one(name: str, seed: int, data: Sequence[str], eval_dirs: Sequence[str], out: str | Path,
+            recipe: str = "quick", llm: str = "smollm2", progress: Callable[[str], None] = print) -> dict:
+    """Train and score one variant with one seed (or read the result of a finished run)."""
+    folder = Path(out) / name / f"seed_{seed}"
+    done = folder / "result.json"
+    if done.is_file():
+        return json.loads(done.read_text())
+    plan = RECIPES[recipe]
+    cfg = TrainConfig(data=tuple(data), out=str(folder), seed=seed, **plan["train"])
+    model_cfg = variant_config(name, MicroEmoConfig(llm=llm))
+    checkpoint = train(cfg, model_cfg, progress=progress)
+    model = load_checkpoint(checkpoint, load_llm(llm))
+    rows = answer_all(model, eval_dirs, max_new_tokens=plan["max_new_tokens"])
+    report = score(rows, similarity=recipe == "full")
+    result = {"variant": name, "seed": seed, "recipe": recipe, "train": asdict(cfg),
+              "ov_f": report["ov"]["f"], "per_scenario": {s: v["f"] for s, v in report["per_scenario"].items()},
+              "clue_recall": report["clue_recall"] if recipe == "full" else None,
+              "coverage": report["ov"]["coverage"], "clips": report["clips"], "answers": report["answers"]}
+    done.write_text(json.dumps(result, indent=1))
+    return result
+
+
+def summarise(results: list[dict]) -> dict:
+    """Mean and sample standard deviation over seeds of every score, per variant."""
+    by_variant: dict[str, list[dict]] = {}
+    for r in results:
+        by_variant.setdefault(r["variant"], []).append(r)
+
+    def spread(values: list[float | None]) -> dict:
+        real = [v for v in values if v is not None]
+        if not real:
+            return {"mean": None, "sd": None, "n": 0}
+        return {"mean": round(statistics.fmean(real), 4),
+                "sd": round(statistics.stdev(real), 4) if len(real) > 1 else None, "n": len(real)}
+
+    table = {}
+    for name, rs in by_variant.items():
+        scenarios = sorted({s for r in rs for s in r["per_scenario"]})
+        table[name] = {"ov_f": spread([r["ov_f"] for r in rs]),
+                       "per_scenario": {s: spread([r["per_scenario"].get(s) for r in rs]) for s in scenarios},
+                       "clue_recall": spread([r["clue_recall"] for r in rs]), "seeds": [r["seed"] for r in rs]}
+    return table
+
+
+def run_ablations(variants: Sequence[str], seeds: Sequence[int], data: Sequence[str], eval_dirs: Sequence[str],
+                  out: str | Path, recipe: str = "quick", llm: str = "smollm2",
+                  progress: Callable[[str], None] = print) -> dict:
+    """Every variant x seed (see :func:`run_one`), then the summary, written to OUT/ablations.json."""
+    if recipe not in RECIPES:
+        raise ValueError(f"unknown recipe {recipe!r}; choose from {', '.join(RECIPES)}")
+    for name in variants:
+        variant_config(name)  # unknown names fail before hours of training
+    results = []
+    for name in variants:
+        for seed in seeds:
+            r = run_one(name, seed, data, eval_dirs, out, recipe, llm, progress)
+            progress(f"{name} seed {seed}: OV F {r['ov_f']:.3f} {r['per_scenario']}")
+            results.append(r)
+    summary = {"recipe": recipe, "variants": list(variants), "seeds": list(seeds), "data": list(data),
+               "eval": list(eval_dirs), "table": summarise(results)}
+    Path(out).mkdir(parents=True, exist_ok=True)
+    (Path(out) / "ablations.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def format_table(summary: dict) -> str:
+    """The summary as a Markdown table: OV F (mean +/- sd over seeds) overall and per scenario."""
+    table = summary["table"]
+    scenarios = sorted({s for v in table.values() for s in v["per_scenario"]})
+
+    def cell(d: dict) -> str:
+        if d["mean"] is None:
+            return "-"
+        return f"{d['mean']:.3f}" + (f" ± {d['sd']:.3f}" if d["sd"] is not None else "")
+
+    lines = ["| variant | OV F | " + " | ".join(scenarios) + " | seeds |",
+             "|---|---|" + "---|" * len(scenarios) + "---|"]
+    for name, v in table.items():
+        lines.append(f"| {name} | {cell(v['ov_f'])} | " + " | ".join(cell(v["per_scenario"][s]) for s in scenarios)
+                     + f" | {len(v['seeds'])} |")
+    return "\n".join(lines)
+
+
+__all__ = ["RECIPES", "VARIANTS", "format_table", "run_ablations", "run_one", "summarise", "variant_config"]
