@@ -70,3 +70,20 @@ def test_labels_at():
     events = [{"kind": "macro", "emotion": "fear", "onset_s": 0.5, "offset_s": 2.0},
               {"kind": "micro", "emotion": "sad", "onset_s": 1.0, "offset_s": 1.2}]
     assert labels_at(events, [0.1, 1.1, 3.0]) == [None, "fear", None]
+
+
+def test_failure_kinds_by_hand():
+    from microemo_ref.pipeline.evaluate import confusion, error_summary, failure_kind
+
+    base = {"scenario": "concealed", "gold": ["sad", "hurt"], "cues": [{"apex_s": 5.2, "utterance": 2}],
+            "surface": ["happy"], "spotted": [True]}
+    assert failure_kind({**base, "labels": ["gloomy"]}) == "right"            # same head, other word
+    assert failure_kind({**base, "labels": []}) == "no labels"
+    assert failure_kind({**base, "labels": ["happy"], "spotted": [False]}) == "missed by the spotter"
+    assert failure_kind({**base, "labels": ["cheerful", "glad"]}) == "surface emotion"
+    assert failure_kind({**base, "labels": ["angry"]}) == "wrong emotion"
+    assert failure_kind({**base, "scenario": "congruent", "cues": [], "labels": ["happy"]}) == "wrong emotion"
+    rows = [{**base, "labels": ["gloomy"]}, {**base, "labels": ["happy", "sad"]}]
+    assert failure_kind(rows[1]) == "partly right"
+    assert error_summary(rows) == {"concealed": {"partly right": 1, "right": 1}}
+    assert confusion(rows) == {"sad": {"sad": 2, "happy": 1}}

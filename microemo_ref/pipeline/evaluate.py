@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from microemo_ref.metrics.clues import clue_recall, measured_spans, ungrounded_times
-from microemo_ref.metrics.emotion_sets import ov_scores
+from microemo_ref.metrics.emotion_sets import heads, ov_scores
 from microemo_ref.metrics.judge import Judge
 from microemo_ref.metrics.similarity import explanation_similarity
 from microemo_ref.model.microemo import MicroEmo
@@ -42,14 +42,69 @@ def answer_all(model: MicroEmo, folders: Sequence[str | Path], *, limit: int | N
         answer, _, _ = model.generate(ex.inputs, ex.subtitles, ex.cues, max_new_tokens=max_new_tokens)
         explanation, labels = parse_labels(answer)
         measured = measured_spans(ex.events or [], ex.inputs.utterances)
+        cues = micro_cues(ex.truth)
         rows.append({"name": ex.name, "scenario": ex.truth["scenario"], "gold": ex.truth["labels"],
                      "labels": labels, "explanation": explanation, "gold_explanation": ex.truth["explanation"],
-                     "cues": micro_cues(ex.truth), "ungrounded": ungrounded_times(explanation, measured)})
+                     "cues": cues, "ungrounded": ungrounded_times(explanation, measured),
+                     "surface": sorted({e["emotion"] for e in ex.truth["events"] if e["kind"] == "macro"}),
+                     "spotted": [spotted(c["apex_s"], ex.events) for c in cues]})
         if progress:
             progress(f"{ex.name}: {labels} (gold {ex.truth['labels']})")
     if not rows:
         raise ValueError(f"no examples with ground truth under {', '.join(map(str, folders))}")
     return rows
+
+
+def spotted(apex_s: float, events: list[dict] | None, tolerance_s: float = 0.3) -> bool:
+    """Did the local branch spot a micro event with its apex within ``tolerance_s`` of ``apex_s``?"""
+    return any(e["type"] == "micro" and abs(e["apex_s"] - apex_s) <= tolerance_s for e in events or [])
+
+
+def failure_kind(row: dict) -> str:
+    """Why an answer's labels are wrong (or "right"): the error analysis of notebook 09.
+
+    right: the predicted heads equal the gold heads; partly right: they share one. no labels: none could be parsed (the answer
+    was cut off, or the model never wrote the line). For concealed clips, missed by the spotter:
+    the local branch found no micro event at the true apex, so the LLM had nothing to go on;
+    surface emotion: every predicted head is one the face openly showed. Otherwise: wrong emotion.
+    """
+    gold, _ = heads(row["gold"])
+    predicted, _ = heads(row["labels"])
+    if predicted == gold:
+        return "right"
+    if predicted & gold:
+        return "partly right"
+    if not row["labels"]:
+        return "no labels"
+    if row["cues"] and not all(row["spotted"]):
+        return "missed by the spotter"
+    surface, _ = heads(row["surface"])
+    if row["scenario"] == "concealed" and predicted and predicted <= surface:
+        return "surface emotion"
+    return "wrong emotion"
+
+
+def error_summary(rows: list[dict]) -> dict[str, dict[str, int]]:
+    """Scenario -> failure kind -> number of clips (see :func:`failure_kind`)."""
+    out: dict[str, dict[str, int]] = {}
+    for r in rows:
+        kinds = out.setdefault(r["scenario"], {})
+        kind = failure_kind(r)
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return {s: dict(sorted(k.items())) for s, k in sorted(out.items())}
+
+
+def confusion(rows: list[dict], scenario: str | None = None) -> dict[str, dict[str, int]]:
+    """Gold head -> predicted heads -> count (a clip with two predicted heads counts in both)."""
+    out: dict[str, dict[str, int]] = {}
+    for r in rows:
+        if scenario and r["scenario"] != scenario:
+            continue
+        gold = "+".join(sorted(heads(r["gold"])[0])) or "?"
+        for p in sorted(heads(r["labels"])[0]) or ["(none)"]:
+            out.setdefault(gold, {}).setdefault(p, 0)
+            out[gold][p] += 1
+    return out
 
 
 def _mean(values: Sequence[float | None]) -> float | None:
@@ -83,6 +138,7 @@ def score(rows: list[dict], judge: Judge | None = None, similarity: bool = True)
                         "mean": _mean([r["similarity"] for r in rows]),
                         "per_scenario": {s: _mean([r["similarity"] for r in rs]) for s, rs in sorted(per_scenario.items())}}
                        if similarity else None),
+        "errors": error_summary(rows),
         "judge": {**judge.describe(), "clue_overlap": _mean([r["judge"]["clue_overlap"] for r in rows]),
                   "label_overlap": _mean([r["judge"]["label_overlap"] for r in rows])},
         "answers": rows,
@@ -99,4 +155,4 @@ def evaluate(model: MicroEmo, folders: Sequence[str | Path], *, limit: int | Non
     return {**score(rows, judge, similarity), "seconds": seconds}
 
 
-__all__ = ["answer_all", "evaluate", "micro_cues", "score"]
+__all__ = ["answer_all", "confusion", "error_summary", "evaluate", "failure_kind", "micro_cues", "score", "spotted"]
