@@ -265,6 +265,10 @@ def cmd_ablate(args: argparse.Namespace) -> int:
     print(f"recipe {summary['recipe']}, seeds {summary['seeds']}; OV F, mean ± sd over seeds")
     print(format_table(summary))
     print(f"written to {Path(args.out) / 'ablations.json'}")
+    if args.summary:
+        Path(args.summary).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.summary).write_text(json.dumps(summary, indent=1) + "\n")
+        print(f"summary copied to {args.summary}")
     return 0
 
 
@@ -365,7 +369,8 @@ def build_parser() -> argparse.ArgumentParser:
                    default=["full", "no_local", "no_time_text", "whole_only", "windows", "subtitles_only"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--recipe", default="quick", choices=["quick", "full"])
-    p.add_argument("--out", default=".cache/ablations")
+    p.add_argument("--out", default=".cache/ablations", help="runs (checkpoints, answers) go here")
+    p.add_argument("--summary", help="also write the summary table here (e.g. benchmarks/results/ablations.json)")
     p.add_argument("--llm", default="smollm2")
     p.set_defaults(func=cmd_ablate)
     p = sub.add_parser("cache", help="measure every video under DIR once (evidence for training and evaluation)")
