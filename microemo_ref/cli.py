@@ -286,7 +286,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     cfg = TrainConfig(data=tuple(args.data), out=args.out, align_epochs=args.align_epochs,
                       emer_epochs=args.emer_epochs, batch=args.batch, lr=args.lr, seed=args.seed, limit=args.limit,
-                      concealed_repeat=args.concealed_repeat)
+                      concealed_repeat=args.concealed_repeat, accelerate=args.accelerate)
     folder = train(cfg, MicroEmoConfig(llm=args.llm), progress=_progress)
     print(f"checkpoint: {folder}")
     return 0
@@ -388,6 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="EMER stage: times each concealed-emotion clip is seen per epoch")
     p.add_argument("--limit", type=int, help="use only the first N examples")
     p.add_argument("--llm", default="smollm2")
+    p.add_argument("--accelerate", action="store_true",
+                   help="train through accelerate: `accelerate launch -m microemo_ref train --accelerate ...`")
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("info", help="summary of a clip (video + audio + subtitles)")
     p.add_argument("video")

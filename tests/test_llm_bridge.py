@@ -227,3 +227,44 @@ def test_ablation_run_trains_scores_and_summarises(tiny_llm_dir, example_dir, tm
     assert format_table(summary).splitlines()[0] == "| variant | OV F | concealed | seeds |"
     with pytest.raises(ValueError, match="unknown ablation 'nope'"):
         run_ablations(["nope"], [0], [str(example_dir)], [str(example_dir)], tmp_path)
+
+
+def _train_tiny(tiny_llm_dir, example_dir, out, **kw):
+    from safetensors.torch import load_file
+
+    cfg = TrainConfig(data=(str(example_dir),), out=str(out), align_epochs=1, emer_epochs=2, batch=1, lr=1e-2,
+                      warmup_steps=1, **kw)
+    folder = train(cfg, MicroEmoConfig(llm=str(tiny_llm_dir)), llm=load_llm(tiny_llm_dir), progress=lambda m: None)
+    return load_file(folder / "trainable.safetensors")
+
+
+def test_training_through_accelerate_gives_the_same_weights(tiny_llm_dir, example_dir, tmp_path):
+    plain = _train_tiny(tiny_llm_dir, example_dir, tmp_path / "plain")
+    accelerated = _train_tiny(tiny_llm_dir, example_dir, tmp_path / "acc", accelerate=True)
+    assert plain.keys() == accelerated.keys()
+    assert all(torch.equal(plain[k], accelerated[k]) for k in plain)
+
+
+def test_accelerate_launch_two_cpu_processes(tiny_llm_dir, example_dir, tmp_path):
+    """DistributedDataParallel over two CPU processes (gloo, started by torchrun as `accelerate
+    launch --multi_gpu` starts GPU processes): each takes its share, one writes the files."""
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for k in range(2):  # two examples: one per process
+        shutil.copy(example_dir / f"{SAMPLE}.evidence.npz", data / f"copy{k}.evidence.npz")
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+           "-m", "microemo_ref", "train", "--accelerate", "--data", str(data), "--out", str(out),
+           "--align-epochs", "0", "--emer-epochs", "1", "--concealed-repeat", "1", "--llm", str(tiny_llm_dir)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "true"}  # CPU processes: gloo
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    record = json.loads((out / "checkpoint" / "checksum.json").read_text())
+    assert record["processes"] == 2 and record["history"][0]["examples"] == 2
+    load_checkpoint(out / "checkpoint", load_llm(tiny_llm_dir))

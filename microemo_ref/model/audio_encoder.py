@@ -74,7 +74,7 @@ class AudioEncoder(nn.Module):
         steps = rearrange(x, "1 d s -> s d")  # (S', D)
         # Step j of the last stage is centred where input frame j * 2**stages sits.
         stride = 2 ** self.cfg.stages
-        idx = torch.clamp(torch.arange(steps.shape[0]) * stride, max=times.shape[0] - 1)
+        idx = torch.clamp(torch.arange(steps.shape[0], device=times.device) * stride, max=times.shape[0] - 1)
         step_times = times[idx]  # (S',)
         steps = self.norm(steps + time_embedding(step_times, self.cfg.hidden).to(steps.dtype))
         return steps, step_times

@@ -133,7 +133,7 @@ def assemble(tokenizer, embedding: nn.Embedding, bridge: Bridge, user: str, visu
         if not text:
             return
         tok = tokenizer(text, add_special_tokens=False)["input_ids"]
-        t = torch.tensor(tok, dtype=torch.long)
+        t = torch.tensor(tok, dtype=torch.long, device=embedding.weight.device)
         pieces.append(embedding(t))
         ids.append(t)
         labels.append(t.clone() if train else torch.full_like(t, IGNORE))
@@ -147,8 +147,8 @@ def assemble(tokenizer, embedding: nn.Embedding, bridge: Bridge, user: str, visu
         proj = bridge.visual if kind == "visual" else bridge.audio
         chunk = proj(source.tokens[source.span_of_token == k])  # (Q, W)
         pieces.append(chunk)
-        ids.append(torch.full((len(chunk),), -1, dtype=torch.long))
-        labels.append(torch.full((len(chunk),), IGNORE, dtype=torch.long))
+        ids.append(torch.full((len(chunk),), -1, dtype=torch.long, device=chunk.device))
+        labels.append(torch.full((len(chunk),), IGNORE, dtype=torch.long, device=chunk.device))
         parts.append((f"{kind} {k}", position, position + len(chunk)))
         position += len(chunk)
         last = m.end()
@@ -161,9 +161,10 @@ def answer_loss(model, batch: list[Assembled]) -> Tensor:
     """Mean next-token cross-entropy over the answer tokens of a right-padded batch."""
     length = max(len(a.labels) for a in batch)
     width = batch[0].embeds.shape[-1]
-    embeds = torch.zeros(len(batch), length, width)
-    labels = torch.full((len(batch), length), IGNORE, dtype=torch.long)
-    mask = torch.zeros(len(batch), length, dtype=torch.long)
+    device = batch[0].embeds.device
+    embeds = torch.zeros(len(batch), length, width, device=device, dtype=batch[0].embeds.dtype)
+    labels = torch.full((len(batch), length), IGNORE, dtype=torch.long, device=device)
+    mask = torch.zeros(len(batch), length, dtype=torch.long, device=device)
     for i, a in enumerate(batch):
         n = len(a.labels)
         embeds[i, :n], labels[i, :n], mask[i, :n] = a.embeds, a.labels, 1

@@ -106,6 +106,10 @@ class EncoderInputs:
     audio: Tensor | None = None  # (S_a, F_a) audio features (AudioFeatures.matrix())
     audio_times: Tensor | None = None  # (S_a,) seconds
 
+    def to(self, device) -> "EncoderInputs":
+        """The same inputs with every tensor on ``device``."""
+        return replace(self, **{k: v.to(device) for k, v in vars(self).items() if isinstance(v, Tensor)})
+
 
 @dataclass
 class EncoderOutput:

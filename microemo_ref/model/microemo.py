@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from microemo_ref.model.bridge import Assembled, Bridge, BridgeConfig, assemble, user_text
+from microemo_ref.model.bridge import Assembled, Bridge, BridgeConfig, answer_loss, assemble, user_text
 from microemo_ref.model.encoder import EncoderConfig, EncoderInputs, EncoderOutput, MicroEmoEncoder
 from microemo_ref.model.llm import LLM
 from microemo_ref.model.lora import add_lora, lora_state
@@ -86,11 +86,21 @@ class MicroEmo(nn.Module):
         was = self.training
         self.eval()
         a, out = self.prompt(x, subtitles, cues)
-        ids = self.llm.generate(inputs_embeds=a.embeds[None], attention_mask=torch.ones(1, len(a.ids), dtype=torch.long),
+        ids = self.llm.generate(inputs_embeds=a.embeds[None], attention_mask=torch.ones(1, len(a.ids), dtype=torch.long, device=a.embeds.device),
                                 max_new_tokens=max_new_tokens, do_sample=False,
                                 pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.tokenizer.eos_token_id)
         self.train(was)
         return self.tokenizer.decode(ids[0], skip_special_tokens=True).strip(), out, a
+
+    def forward(self, batch: list[tuple[EncoderInputs, list[str], str | None, str]]) -> Tensor:
+        """Training loss of a batch of (inputs, subtitle lines, cue line or None, target answer).
+
+        A ``forward`` (rather than a loop calling :meth:`prompt`) so that a DistributedDataParallel
+        wrapper, as ``accelerate launch`` makes on several GPUs, sees the call and syncs gradients.
+        """
+        device = self.llm.get_input_embeddings().weight.device
+        assembled = [self.prompt(x.to(device), subtitles, cues, answer)[0] for x, subtitles, cues, answer in batch]
+        return answer_loss(self.llm, assembled)
 
     def trainable_state(self) -> dict[str, Tensor]:
         state = {f"encoder.{k}": v for k, v in self.encoder.state_dict().items()}

@@ -73,8 +73,8 @@ def window_spans(frame_times: list[float] | Tensor, window: int = 32, stride: in
 def span_masks(key_times: Tensor, spans: list[Span], key_mask: Tensor | None = None) -> Tensor:
     """key_times (N,) seconds -> (K, N) bool: key n lies in span k (nearest key if none does)."""
     tau = rearrange(key_times, "n -> 1 n")
-    start = torch.tensor([s.start for s in spans], dtype=key_times.dtype).reshape(-1, 1)
-    end = torch.tensor([s.end for s in spans], dtype=key_times.dtype).reshape(-1, 1)
+    start = torch.tensor([s.start for s in spans], dtype=key_times.dtype, device=key_times.device).reshape(-1, 1)
+    end = torch.tensor([s.end for s in spans], dtype=key_times.dtype, device=key_times.device).reshape(-1, 1)
     inside = (tau >= start - 1e-6) & (tau <= end + 1e-6)  # (K, N)
     valid = torch.ones_like(key_times, dtype=torch.bool) if key_mask is None else key_mask.bool()
     inside &= valid
@@ -132,7 +132,7 @@ class UtteranceQFormer(nn.Module):
         batch = keys.expand(len(spans), -1, -1)  # (K, N, C): the same keys for every span
         out = self.qformer(batch, image_mask=masks, return_attentions=return_attention)
         tokens = rearrange(out.queries, "k q d -> (k q) d")  # (K*Q_v, D)
-        span_of_token = torch.arange(len(spans)).repeat_interleave(self.cfg.n_queries)
+        span_of_token = torch.arange(len(spans), device=keys.device).repeat_interleave(self.cfg.n_queries)
         attention = None
         if return_attention:  # (K, H, Q_v, N) -> (K, N): how much each key was read
             attention = reduce(out.cross_attentions[-1], "k h q n -> k n", "mean") * masks

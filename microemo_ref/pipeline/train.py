@@ -28,7 +28,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from microemo_ref.model.bridge import answer_loss
 from microemo_ref.model.llm import load_llm
 from microemo_ref.model.microemo import MicroEmo, MicroEmoConfig, save_checkpoint
 from microemo_ref.pipeline.dataset import Example, load_example
@@ -46,6 +45,7 @@ class TrainConfig:
     seed: int = 0
     concealed_repeat: int = 2  # EMER stage: each concealed-emotion clip is seen this many times per epoch
     target: str = "explanation"  # EMER target: "explanation" (+ labels) or "labels" only (cheap ablations)
+    accelerate: bool = False  # run through accelerate (GPUs, several processes: `accelerate launch`)
     limit: int | None = None  # use only the first N examples (quick runs, tests)
 
 
@@ -75,9 +75,15 @@ def labels_line(answer: str) -> str:
     return answer.rstrip().rsplit("\n", 1)[-1]
 
 
-def stage_batches(examples: list[Example], stage: str, batch: int, rng: random.Random, target: str = "explanation"):
+def stage_batches(examples: list[Example], stage: str, batch: int, rng: random.Random, target: str = "explanation",
+                  rank: int = 0, world: int = 1):
+    """(example, cue line or None, target) batches of one epoch; with ``world`` processes, this
+    process's equal share of the shuffled order (the remainder is dropped so all take as many steps)."""
     order = list(range(len(examples)))
     rng.shuffle(order)
+    if world > 1:
+        share = len(order) // (world * batch) * batch
+        order = order[rank * share:(rank + 1) * share]
     for i in range(0, len(order), batch):
         chunk = [examples[j] for j in order[i:i + batch]]
         if stage == "align":
@@ -92,12 +98,30 @@ def _lr_at(step: int, total: int, warmup: int) -> float:
     return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
 
 
+def _accelerator(cfg: TrainConfig):
+    if not cfg.accelerate:
+        return None
+    from accelerate import Accelerator
+    from accelerate.utils import DistributedDataParallelKwargs
+
+    # Ablations leave some parameters unused (no video tokens, ...): DDP must be told.
+    return Accelerator(kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+
+
 def train(cfg: TrainConfig, model_cfg: MicroEmoConfig = MicroEmoConfig(), *, llm=None, progress=print) -> Path:
-    """Run both stages; return the checkpoint folder (``cfg.out``/checkpoint)."""
+    """Run both stages; return the checkpoint folder (``cfg.out``/checkpoint).
+
+    With ``cfg.accelerate`` the model and optimiser go through ``accelerate`` (device placement,
+    mixed precision, DistributedDataParallel over the processes of ``accelerate launch``); each
+    process trains on its share of every epoch and only the main process writes files.
+    """
     from tqdm.auto import tqdm
 
     if cfg.target not in ("explanation", "labels"):
         raise ValueError(f'target must be "explanation" or "labels", got {cfg.target!r}')
+    accelerator = _accelerator(cfg)
+    rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
+    main = rank == 0
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -111,7 +135,9 @@ def train(cfg: TrainConfig, model_cfg: MicroEmoConfig = MicroEmoConfig(), *, llm
     stages = [("align", cfg.align_epochs), ("emer", cfg.emer_epochs)]
     epochs = [stage for stage, n in stages for _ in range(n)]
     per_stage = {stage: stage_examples(examples, stage, cfg.concealed_repeat) for stage, _ in stages}
-    total = sum(math.ceil(len(per_stage[stage]) / cfg.batch) for stage in epochs)
+    steps = {stage: (len(ex) // (world * cfg.batch) if world > 1 else math.ceil(len(ex) / cfg.batch))
+             for stage, ex in per_stage.items()}
+    total = sum(steps[stage] for stage in epochs)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: _lr_at(s, total, cfg.warmup_steps))
     history: list[dict] = []
     start_epoch = 0
@@ -123,31 +149,45 @@ def train(cfg: TrainConfig, model_cfg: MicroEmoConfig = MicroEmoConfig(), *, llm
         scheduler.load_state_dict(state["scheduler"])
         history, start_epoch = state["history"], state["epoch"]
         progress(f"resuming after epoch {start_epoch} of {sum(n for _, n in stages)}")
+    core = model
+    if accelerator:  # the scheduler stays on the plain optimiser: one step per optimiser step
+        model, optimiser = accelerator.prepare(model, optimiser)
     for epoch in range(start_epoch, len(epochs)):
         stage = epochs[epoch]
         rng = random.Random(cfg.seed * 1000 + epoch)  # the order of epoch e does not depend on resuming
         torch.manual_seed(cfg.seed * 1000 + epoch)
         began, losses = time.time(), []
         seen = per_stage[stage]
-        bar = tqdm(stage_batches(seen, stage, cfg.batch, rng, cfg.target), total=math.ceil(len(seen) / cfg.batch),
-                   desc=f"epoch {epoch + 1} {stage}")
+        bar = tqdm(stage_batches(seen, stage, cfg.batch, rng, cfg.target, rank, world), total=steps[stage],
+                   desc=f"epoch {epoch + 1} {stage}", disable=not main)
         for batch in bar:
-            assembled = [model.prompt(ex.inputs, ex.subtitles, cues, answer)[0] for ex, cues, answer in batch]
-            loss = answer_loss(model.llm, assembled)
+            loss = model([(ex.inputs, ex.subtitles, cues, answer) for ex, cues, answer in batch])
             optimiser.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            if accelerator:
+                accelerator.backward(loss)
+                accelerator.clip_grad_norm_(params, 1.0)
+            else:
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimiser.step()
             scheduler.step()
             losses.append(float(loss.detach()))
             bar.set_postfix(loss=f"{losses[-1]:.3f}")
         history.append({"epoch": epoch + 1, "stage": stage, "loss": float(np.mean(losses)),
                         "seconds": round(time.time() - began, 1), "examples": len(seen)})
-        progress(json.dumps(history[-1]))
-        torch.save({"model": model.trainable_state(), "optimiser": optimiser.state_dict(),
-                    "scheduler": scheduler.state_dict(), "history": history, "epoch": epoch + 1}, state_file)
-    extra = {"train": asdict(cfg), "history": history}
-    return save_checkpoint(model, out / "checkpoint", extra)
+        if main:
+            progress(json.dumps(history[-1]))
+            torch.save({"model": core.trainable_state(), "optimiser": optimiser.state_dict(),
+                        "scheduler": scheduler.state_dict(), "history": history, "epoch": epoch + 1}, state_file)
+        if accelerator:
+            accelerator.wait_for_everyone()
+    extra = {"train": asdict(cfg), "history": history, **({"processes": world} if world > 1 else {})}
+    folder = out / "checkpoint"
+    if main:
+        save_checkpoint(core, folder, extra)
+    if accelerator:
+        accelerator.wait_for_everyone()
+    return folder
 
 
 __all__ = ["TrainConfig", "face_line", "find_examples", "labels_line", "stage_examples", "train"]
