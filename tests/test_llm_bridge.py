@@ -133,6 +133,19 @@ def test_run_emer_on_a_sample(tiny_llm_dir):
     assert "micro-expression" in result.cues
 
 
+def test_run_emer_without_audio_or_subtitles(tiny_llm_dir, tmp_path):
+    """A video with no audio track and no subtitles: whole-clip tokens only, said in the notes,
+    and the prompt claims no voice."""
+    from microemo_ref.io.clip import load_clip
+    from microemo_ref.io.video import write_video
+
+    mute = write_video(tmp_path / "mute.mp4", load_clip(DATA_SAMPLES / f"{SAMPLE}.mp4").frames, 25.0)
+    result = run_emer(mute, build(tiny_llm_dir), max_new_tokens=8)
+    assert result.utterances == [] and [a["span"] for a in result.attention] == ["video"]
+    assert result.cues.endswith("voice: no audio.") and any("no audio track" in n for n in result.notes)
+    assert any(e["type"] == "micro" for e in result.events)  # the face is still measured
+
+
 def test_real_smollm2_loads_offline_and_answers():
     llm = load_llm()
     assert llm.width == 576 and llm.model.config.num_hidden_layers == 30
