@@ -86,7 +86,7 @@ def region_moves(ev: SpottedEvent, dynamics: np.ndarray, fps: float,
     moved = np.hypot(at[:, 1], at[:, 2])
     size = np.maximum(moved, at[:, 0])
     keep = [i for i in np.argsort(-size)
-            if size[i] >= max(MIN_PX, RELATIVE * size.max()) or regions[i] in ev.regions and size[i] >= MIN_PX]
+            if size[i] >= MIN_PX and (size[i] >= RELATIVE * size.max() or regions[i] in ev.regions)]
     return [(regions[i], float(at[i, 1]), float(at[i, 2]), float(at[i, 0])) for i in keep]
 
 
