@@ -233,16 +233,20 @@ def cmd_emer(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from microemo_ref.pipeline.dataset import cache_folder
     from microemo_ref.metrics.judge import make_judge
+    from microemo_ref.pipeline.ablations import knock_out
     from microemo_ref.pipeline.evaluate import evaluate
 
     judge = make_judge(args.judge, args.judge_model)  # a bad --judge fails before any work
     cache_folder(args.dir, _progress)  # measures only clips not measured yet
-    report = evaluate(_load_model(args), [args.dir], limit=args.limit, progress=None if args.json else _progress,
-                      judge=judge)
+    model = knock_out(_load_model(args), args.knockout)
+    report = evaluate(model, [args.dir], limit=args.limit, progress=None if args.json else _progress,
+                      judge=judge, scenarios=args.scenario)
+    report["knocked_out"] = list(args.knockout)
     if args.json:
         print(json.dumps(report, indent=1))
         return 0
-    print(f"{report['clips']} clips under {args.dir}")
+    print(f"{report['clips']} clips under {args.dir}"
+          + (f"; switched off at inference: {', '.join(args.knockout)}" if args.knockout else ""))
     print(f"{'':12s} {'P':>6s} {'R':>6s} {'F':>6s} {'coverage':>9s} {'n':>4s}")
     for name, s in [("overall", report["ov"]), *report["per_scenario"].items()]:
         print(f"{name:12s} {s['precision']:6.3f} {s['recall']:6.3f} {s['f']:6.3f} {s['coverage']:9.3f} {s['samples']:4d}")
@@ -360,6 +364,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--judge", default="unavailable",
                    help="LLM judge: 'unavailable' (default), 'replay:FILE', or an OpenAI-compatible base URL")
     p.add_argument("--judge-model", default="judge", help="model name sent to an HTTP judge")
+    p.add_argument("--scenario", nargs="+", help="only clips of these scenarios (e.g. concealed)")
+    p.add_argument("--knockout", nargs="+", default=[], choices=["local_branch", "cue_text", "video", "audio"],
+                   help="switch these parts of the trained model off at inference (reliance, not an ablation)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
     p = sub.add_parser("ablate", help="train and score MicroEmo with one part switched off at a time (issue #7)")

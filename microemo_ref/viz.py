@@ -245,3 +245,22 @@ def prompt_layout(ax: plt.Axes, parts: Sequence[tuple[str, int, int]]) -> None:
     ax.set_yticks([])
     ax.set_xlim(0, parts[-1][2])
     ax.set_xlabel("position in the LLM's input (tokens): grey text, blue video, orange audio, green answer")
+
+
+def score_bars(ax: plt.Axes, series: dict[str, dict[str, tuple[float, float | None]]], *,
+               ylabel: str = "OV F") -> None:
+    """Grouped bars: one group per scenario (x), one bar per series (a model or ablation variant),
+    each a (mean, sd or None) drawn with its error bar when there is a spread."""
+    groups = list(dict.fromkeys(g for scores in series.values() for g in scores))
+    width = 0.8 / len(series)
+    for i, (name, scores) in enumerate(series.items()):
+        x = np.arange(len(groups)) + (i - (len(series) - 1) / 2) * width
+        means = [scores.get(g, (np.nan, None))[0] for g in groups]
+        sds = [scores.get(g, (np.nan, None))[1] or 0.0 for g in groups]
+        ax.bar(x, means, width, yerr=sds if any(sds) else None, capsize=2, label=name,
+               color=plt.cm.tab10(i % 10), edgecolor="white", linewidth=0.3)
+    ax.set_xticks(range(len(groups)), groups)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel(ylabel)
+    if len(series) > 1:
+        ax.legend(frameon=False, fontsize=7, ncols=min(len(series), 3))

@@ -228,6 +228,33 @@ def test_ablation_switches_change_what_the_llm_reads(tiny_llm_dir, example):
     assert model.encoder.cfg.visual.time.use_time_text is False
 
 
+def test_knock_out_switches_a_trained_model_at_inference(tiny_llm_dir, example_dir, example, tmp_path, capsys):
+    import json
+
+    from microemo_ref.cli import build_parser, main
+    from microemo_ref.pipeline.ablations import KNOCKOUTS, knock_out
+
+    model = build(tiny_llm_dir)
+    weights = {k: v.clone() for k, v in model.trainable_state().items()}
+    knock_out(model, ["local_branch"])
+    a, _ = model.prompt(example.inputs, example.subtitles, example.cues)
+    text = model.tokenizer.decode(a.ids[a.ids >= 0])
+    assert "face: not measured." in text and "micro-expression" not in text
+    assert all(torch.equal(v, weights[k]) for k, v in model.trainable_state().items())
+    with pytest.raises(ValueError, match="cannot knock out time_text"):
+        knock_out(model, ["time_text"])
+    evaluate = build_parser()._subparsers._group_actions[0].choices["evaluate"]
+    assert next(a for a in evaluate._actions if a.dest == "knockout").choices == list(KNOCKOUTS)
+
+    folder = save_checkpoint(build(tiny_llm_dir), tmp_path / "ckpt")
+    common = [str(example_dir), "--checkpoint", str(folder), "--llm", str(tiny_llm_dir), "--json"]
+    assert main(["evaluate", *common, "--knockout", "local_branch", "--scenario", "concealed"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["knocked_out"] == ["local_branch"] and out["clips"] == 1
+    assert main(["evaluate", *common, "--scenario", "shift"]) == 2
+    assert "no examples with ground truth of scenario shift under" in capsys.readouterr().err
+
+
 def test_ablation_run_trains_scores_and_summarises(tiny_llm_dir, example_dir, tmp_path):
     from microemo_ref.pipeline.ablations import format_table, run_ablations
 

@@ -88,6 +88,19 @@ class Judge:
                 **({"reason": self.reason} if self.name == "unavailable" else {})}
 
 
+def read_cache(cache: Path) -> dict[str, str]:
+    """The replies in a judge cache (JSON lines with ``key`` and ``reply``), by key."""
+    replies = {}
+    for n, line in enumerate(cache.read_text().splitlines(), 1):
+        if line.strip():
+            try:
+                row = json.loads(line)
+                replies[row["key"]] = row["reply"]
+            except (ValueError, KeyError) as err:
+                raise ValueError(f"{cache}:{n}: not a judge cache line ({err})") from err
+    return replies
+
+
 class ReplayJudge(Judge):
     """Verdicts read from a cache written by :class:`HttpJudge` (JSON lines: key, reply)."""
 
@@ -97,14 +110,7 @@ class ReplayJudge(Judge):
         self.cache = Path(cache)
         if not self.cache.is_file():
             raise FileNotFoundError(f"{self.cache}: no judge cache to replay")
-        self.replies = {}
-        for n, line in enumerate(self.cache.read_text().splitlines(), 1):
-            if line.strip():
-                try:
-                    row = json.loads(line)
-                    self.replies[row["key"]] = row["reply"]
-                except (ValueError, KeyError) as err:
-                    raise ValueError(f"{self.cache}:{n}: not a judge cache line ({err})") from err
+        self.replies = read_cache(self.cache)
 
     def reply(self, prompt: str, where: str) -> str:
         key = prompt_key(prompt)
@@ -126,7 +132,7 @@ class HttpJudge(ReplayJudge):
                  timeout: float = 60.0) -> None:
         self.base_url, self.model, self.timeout = base_url.rstrip("/"), model, timeout
         self.cache = Path(cache)
-        self.replies = ReplayJudge(self.cache).replies if self.cache.is_file() else {}
+        self.replies = read_cache(self.cache) if self.cache.is_file() else {}
 
     def reply(self, prompt: str, where: str) -> str:
         key = prompt_key(prompt)
@@ -162,4 +168,4 @@ def make_judge(spec: str | None, model: str = "judge") -> Judge:
 
 
 __all__ = ["PROMPT_VERSION", "HttpJudge", "Judge", "ReplayJudge", "Verdict", "judge_prompt", "make_judge",
-           "parse_verdict", "prompt_key"]
+           "parse_verdict", "prompt_key", "read_cache"]

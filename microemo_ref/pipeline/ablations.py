@@ -21,6 +21,11 @@ for one epoch, with the labels line alone as target ("Emotions: a, b, c.") and a
 at most 24 new tokens: it scores labels (OV F) but not explanations (no clue recall), and
 costs a few minutes per run. Results go to ``OUT/VARIANT/seed_S/result.json`` (a finished
 run is not repeated), the summary (mean and spread over seeds) to ``OUT/ablations.json``.
+
+A cheaper, different question is asked by :func:`knock_out`: how much does an already *trained*
+model lean on a part? The part is switched off at inference only (``microemo-ref evaluate
+--knockout local_branch``); the model never learned to do without it, so a knock-out measures
+reliance, not what training without the part would reach.
 """
 from __future__ import annotations
 
@@ -31,7 +36,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from microemo_ref.model.llm import load_llm
-from microemo_ref.model.microemo import MicroEmoConfig, load_checkpoint
+from microemo_ref.model.microemo import MicroEmo, MicroEmoConfig, load_checkpoint
 from microemo_ref.pipeline.evaluate import answer_all, score
 from microemo_ref.pipeline.train import TrainConfig, train
 
@@ -43,6 +48,7 @@ VARIANTS: dict[str, dict] = {
     "windows": {"span_mode": "window"},
     "subtitles_only": {"video": False, "audio": False, "cue_text": False},
 }
+KNOCKOUTS = ("local_branch", "cue_text", "video", "audio")  # switches a trained model can run without
 RECIPES: dict[str, dict] = {
     "full": {"train": {"align_epochs": 1, "emer_epochs": 3, "target": "explanation"}, "max_new_tokens": 224},
     "quick": {"train": {"align_epochs": 0, "emer_epochs": 1, "target": "labels"}, "max_new_tokens": 24},
@@ -57,6 +63,15 @@ def variant_config(name: str, base: MicroEmoConfig = MicroEmoConfig()) -> MicroE
     if "span_mode" in change:
         base = replace(base, encoder=base.encoder.with_mode(change.pop("span_mode")))
     return replace(base, **change)
+
+
+def knock_out(model: MicroEmo, parts: Sequence[str]) -> MicroEmo:
+    """Switch ``parts`` (see ``KNOCKOUTS``) off in a trained model, in place, for inference."""
+    unknown = [p for p in parts if p not in KNOCKOUTS]
+    if unknown:
+        raise ValueError(f"cannot knock out {', '.join(unknown)}; choose from {', '.join(KNOCKOUTS)}")
+    model.cfg = replace(model.cfg, **{p: False for p in parts})
+    return model
 
 
 def run_one(name: str, seed: int, data: Sequence[str], eval_dirs: Sequence[str], out: str | Path,
@@ -142,4 +157,5 @@ def format_table(summary: dict) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["RECIPES", "VARIANTS", "format_table", "run_ablations", "run_one", "summarise", "variant_config"]
+__all__ = ["KNOCKOUTS", "RECIPES", "VARIANTS", "format_table", "knock_out", "run_ablations", "run_one", "summarise",
+           "variant_config"]

@@ -67,11 +67,13 @@ def voice_summaries(ev: Evidence) -> list[dict[str, float]] | None:
     return [span_summary(ev.audio, u.start, u.end) for u in ev.segmentation.utterances]
 
 
-def describe(ev: Evidence) -> tuple[list[str], str]:
-    """Subtitle lines and the measured-cue line of a clip's evidence."""
+def describe(ev: Evidence, dynamics: np.ndarray | None = None) -> tuple[list[str], str]:
+    """Subtitle lines and the measured-cue line of a clip's evidence (``dynamics``: the local
+    branch's (R, T, 3) per-frame tensor, when :func:`encoder_inputs` has already built it)."""
     utts = ev.segmentation.utterances
     events = None if ev.local is None else ev.local.events
-    dynamics = None if ev.local is None else ev.local.tensor(ev.local.track.n_frames)  # (R, T, 3) per frame
+    if dynamics is None and ev.local is not None:
+        dynamics = ev.local.tensor(ev.local.track.n_frames)  # (R, T, 3) per frame
     return transcript_lines(utts), cue_text(events, ev.clip.fps, utts, voice_summaries(ev), dynamics)
 
 

@@ -32,12 +32,14 @@ def micro_cues(truth: dict) -> list[dict]:
 
 
 def answer_all(model: MicroEmo, folders: Sequence[str | Path], *, limit: int | None = None,
-               progress: Callable[[str], None] | None = None, max_new_tokens: int = 224) -> list[dict]:
-    """The model's answer to every example with ground truth, with what scoring needs."""
+               progress: Callable[[str], None] | None = None, max_new_tokens: int = 224,
+               scenarios: Sequence[str] | None = None) -> list[dict]:
+    """The model's answer to every example with ground truth (of the given scenarios, if any),
+    with what scoring needs."""
     rows = []
     for path in find_examples(tuple(str(f) for f in folders), limit):
         ex = load_example(path)
-        if ex.truth is None:
+        if ex.truth is None or (scenarios and ex.truth["scenario"] not in scenarios):
             continue
         answer, _, _ = model.generate(ex.inputs, ex.subtitles, ex.cues, max_new_tokens=max_new_tokens)
         explanation, labels = parse_labels(answer)
@@ -51,7 +53,8 @@ def answer_all(model: MicroEmo, folders: Sequence[str | Path], *, limit: int | N
         if progress:
             progress(f"{ex.name}: {labels} (gold {ex.truth['labels']})")
     if not rows:
-        raise ValueError(f"no examples with ground truth under {', '.join(map(str, folders))}")
+        only = f" of scenario {', '.join(scenarios)}" if scenarios else ""
+        raise ValueError(f"no examples with ground truth{only} under {', '.join(map(str, folders))}")
     return rows
 
 
@@ -147,10 +150,10 @@ def score(rows: list[dict], judge: Judge | None = None, similarity: bool = True)
 
 def evaluate(model: MicroEmo, folders: Sequence[str | Path], *, limit: int | None = None,
              progress: Callable[[str], None] | None = None, judge: Judge | None = None,
-             similarity: bool = True) -> dict:
+             similarity: bool = True, scenarios: Sequence[str] | None = None) -> dict:
     """Answer every example and score the answers (see the module docstring)."""
     began = time.perf_counter()
-    rows = answer_all(model, folders, limit=limit, progress=progress)
+    rows = answer_all(model, folders, limit=limit, progress=progress, scenarios=scenarios)
     seconds = round(time.perf_counter() - began, 1)
     return {**score(rows, judge, similarity), "seconds": seconds}
 
