@@ -68,10 +68,9 @@ def direction_words(dx_out: float, dy_down: float) -> str:
     return " and ".join(words)
 
 
-def region_moves(ev: SpottedEvent, dynamics: np.ndarray, fps: float,
-                 regions: Sequence[str] = tuple(REGIONS)) -> list[tuple[str, float, float, float]]:
-    """How each region moved at the event's apex: (region, outward px, downward px, distance
-    change px), strongest first, for the regions that moved enough to be named.
+def event_displacement(ev: SpottedEvent, dynamics: np.ndarray, fps: float) -> np.ndarray:
+    """(regions, 3): each region's (distance change, outward, downward) px at the event's apex;
+    a micro event's measured against the median of the half-second around it.
 
     ``dynamics``: (regions, frames, 3) = (distance from rest, outward, downward) per frame.
     """
@@ -83,6 +82,15 @@ def region_moves(ev: SpottedEvent, dynamics: np.ndarray, fps: float,
         frames = frames[(frames < ev.onset - 1) | (frames > ev.offset + 1)]
         if len(frames):
             at = at - np.median(dynamics[:, frames, :], axis=1)
+    return at
+
+
+def region_moves(ev: SpottedEvent, dynamics: np.ndarray, fps: float,
+                 regions: Sequence[str] = tuple(REGIONS)) -> list[tuple[str, float, float, float]]:
+    """How each region moved at the event's apex (:func:`event_displacement`): (region, outward
+    px, downward px, distance change px), strongest first, for the regions that moved enough
+    to be named."""
+    at = event_displacement(ev, dynamics, fps)
     moved = np.hypot(at[:, 1], at[:, 2])
     size = np.maximum(moved, at[:, 0])
     keep = [i for i in np.argsort(-size)
@@ -151,4 +159,4 @@ def cue_text(events: Sequence[SpottedEvent] | None, fps: float, utterances: Sequ
 
 
 __all__ = ["MOVE_WORDS", "REGION_WORDS", "cue_text", "describe_event", "describe_voice", "direction_words",
-           "move_phrase", "region_moves", "where_in_dialogue"]
+           "event_displacement", "move_phrase", "region_moves", "where_in_dialogue"]

@@ -77,7 +77,8 @@ def describe(ev: Evidence, dynamics: np.ndarray | None = None) -> tuple[list[str
     return transcript_lines(utts), cue_text(events, ev.clip.fps, utts, voice_summaries(ev), dynamics)
 
 
-def _event(d: dict) -> SpottedEvent:
+def event_from_json(d: dict) -> SpottedEvent:
+    """A spotted event back from its ``to_json`` form."""
     names = {f.name for f in fields(SpottedEvent)}
     return SpottedEvent(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in names})
 
@@ -112,7 +113,7 @@ def load_example(path: str | Path) -> Example:
                       dynamics=t.get("dynamics"), local_times=t.get("local_times"), local_mask=t.get("local_mask"),
                       audio=t.get("audio"), audio_times=t.get("audio_times"))
     utts = [Utterance(*u) for u in meta["utterances"]]
-    events = None if meta["events"] is None else [_event(e) for e in meta["events"]]
+    events = None if meta["events"] is None else [event_from_json(e) for e in meta["events"]]
     dynamics = t["dynamics"].numpy() if "dynamics" in t else None
     cues = cue_text(events, meta["fps"], utts, meta["voice"], dynamics)  # rebuilt: the wording may change, the measures not
     return Example(meta["name"], x, transcript_lines(utts), cues, meta["answer"], meta["truth"], meta["events"])
@@ -131,4 +132,4 @@ def cache_folder(folder: str | Path, progress: Callable[[str], None] | None = No
     return done
 
 
-__all__ = ["Example", "SUFFIX", "cache_example", "cache_folder", "describe", "gold_answer", "load_example"]
+__all__ = ["Example", "SUFFIX", "cache_example", "cache_folder", "describe", "event_from_json", "gold_answer", "load_example"]

@@ -1,0 +1,51 @@
+"""The evidence probe: the displacement it reads is the planted micro-expression's, and its
+bookkeeping (spotted, missed, fitted, scored) is right on real cached samples."""
+import shutil
+
+import numpy as np
+import pytest
+
+from microemo_ref.config import DATA_SAMPLES
+from microemo_ref.face.regions import REGIONS
+from microemo_ref.pipeline.dataset import cache_example
+from microemo_ref.pipeline.evidence_probe import micro_event_rows, probe_hidden_emotion
+
+
+def _cached(tmp_path_factory, name):
+    folder = tmp_path_factory.mktemp(name)
+    for f in DATA_SAMPLES.glob(f"{name}.*"):
+        shutil.copy(f, folder / f.name)
+    cache_example(folder / f"{name}.mp4")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    return {n: _cached(tmp_path_factory, n) for n in
+            ("concealed_astronaut_s0002", "concealed_grace_hopper_s0036", "neutral_grace_hopper_s0007")}
+
+
+def test_rows_carry_the_planted_regions(folders):
+    (row,) = micro_event_rows([folders["concealed_astronaut_s0002"]])
+    assert row["emotion"] == "sad" and row["spotted"] and row["vector"].shape == (len(REGIONS) * 3,)
+    per_region = row["vector"].reshape(len(REGIONS), 3)
+    size = np.maximum(np.hypot(per_region[:, 1], per_region[:, 2]), per_region[:, 0])
+    strongest = {list(REGIONS)[i] for i in np.argsort(-size)[:2]}
+    assert strongest == {"inner_brows", "mouth_corners"}      # the regions the generator moved for sad
+    assert micro_event_rows([folders["neutral_grace_hopper_s0007"]]) == []
+
+
+def test_probe_bookkeeping(folders):
+    out = probe_hidden_emotion([folders["concealed_astronaut_s0002"]], [folders["concealed_grace_hopper_s0036"]])
+    # the spotter misses this sample's angry flash: counted, not probed, and scored as wrong
+    assert out["train_events"] == 1 and out["train_emotions"] == {"sad": 1}
+    assert out["test_clips"] == 1 and out["spotted"] == 0 and out["accuracy"] == 0.0
+    assert out["accuracy_spotted"] is None
+    assert out["predictions"] == [{"name": "concealed_grace_hopper_s0036", "emotion": "angry", "probe": None}]
+    # one training class (sad) can only answer sad
+    out = probe_hidden_emotion([folders["concealed_astronaut_s0002"]], [folders["concealed_astronaut_s0002"]])
+    assert out["spotted"] == 1 and out["accuracy"] == 1.0 and out["predictions"][0]["probe"] == "sad"
+    with pytest.raises(ValueError, match="no concealed clips under .*neutral_grace_hopper"):
+        probe_hidden_emotion([folders["concealed_astronaut_s0002"]], [folders["neutral_grace_hopper_s0007"]])
+    with pytest.raises(ValueError, match="no spotted concealed micro-expressions under .*grace_hopper_s0036"):
+        probe_hidden_emotion([folders["concealed_grace_hopper_s0036"]], [folders["concealed_astronaut_s0002"]])
