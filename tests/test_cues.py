@@ -61,6 +61,13 @@ def test_cue_line_names_times_and_utterance():
     line = cue_text([_event("micro", 47, 50, 53, ("nose",))], FPS, utts, voice, d)
     assert line == ("face: micro-expression 1.9-2.1 s, apex 2.0 s (utterance 2): nose wrinkled 0.7 px. "
                     "voice: utterance 1 pitch +1 st, -27 dB, 4.1 syllables/s; utterance 2 unvoiced.")
+    # a readout sees the micro event's displacement and its answer is appended (macro events get none)
+    seen = []
+    readout = lambda disp: seen.append(disp) or "disgust"  # noqa: E731
+    macro = _event("macro", 10, 15, 30, ("nose",))
+    line = cue_text([macro, _event("micro", 47, 50, 53, ("nose",))], FPS, utts, voice, d, readout)
+    assert "nose wrinkled 0.7 px, reads as disgust. voice:" in line and line.count("reads as") == 1
+    assert len(seen) == 1 and seen[0].shape == (len(NAMES), 3) and round(float(seen[0][NAMES.index("nose"), 2]), 3) == -0.7
     assert cue_text(None, FPS, [], None) == "face: no face found. voice: no audio."
     assert cue_text([], FPS, [], []) == "face: no facial movement spotted. voice: no speech."
 

@@ -116,6 +116,30 @@ def test_training_lowers_the_loss_and_checkpoint_round_trips(tiny_llm_dir, examp
         load_checkpoint(folder, load_llm(tiny_llm_dir))
 
 
+def test_readout_is_fitted_written_into_the_cue_line_and_checksummed(tiny_llm_dir, example_dir, tmp_path):
+    import json
+
+    from microemo_ref.pipeline.dataset import find_examples
+
+    cfg = TrainConfig(data=(str(example_dir),), out=str(tmp_path / "run"), align_epochs=0, emer_epochs=1,
+                      target="labels")
+    folder = train(cfg, MicroEmoConfig(llm=str(tiny_llm_dir), readout=True), llm=load_llm(tiny_llm_dir),
+                   progress=lambda m: None)
+    assert set(json.loads((folder / "checksum.json").read_text())) >= {"trainable.safetensors", "readout.json"}
+    model = load_checkpoint(folder, load_llm(tiny_llm_dir))
+    assert model.readout is not None and model.readout.classes == ("sad",)   # the one sample's hidden emotion
+    (path,) = find_examples((str(example_dir),))
+    with_readout = load_example(path, model.cue_readout()).cues
+    assert "reads as sad" in with_readout and with_readout.replace(", reads as sad", "") == load_example(path).cues
+    readout = folder / "readout.json"
+    readout.write_text(readout.read_text().replace('"sad"', '"fear"'))
+    with pytest.raises(ValueError, match="readout.json: checksum mismatch"):
+        load_checkpoint(folder, load_llm(tiny_llm_dir))
+    readout.unlink()
+    with pytest.raises(FileNotFoundError, match="readout.json: checkpoint file"):
+        load_checkpoint(folder, load_llm(tiny_llm_dir))
+
+
 def test_parse_labels():
     text = "The voice is flat.\nAround 5.2 s the brows rise.\nEmotions: sad, hurt and Gloomy."
     explanation, labels = parse_labels(text)

@@ -8,16 +8,19 @@ and, if ``lora_rank > 0``, low-rank adapters on the LLM's query and value projec
 (:mod:`~microemo_ref.model.lora`).
 
 A checkpoint holds only the trainable tensors (``trainable.safetensors``, stored as float16), the configuration
-(``config.json``) and the SHA-256 of the tensor file, checked at load: a corrupted or
-mismatched file is refused with its path named.
+(``config.json``), the micro-expression readout if the model has one (``readout.json``, see
+``MicroEmoConfig.readout``) and the SHA-256 of the tensor and readout files, checked at load:
+a corrupted or mismatched file is refused with its path named.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -25,6 +28,7 @@ from microemo_ref.model.bridge import Assembled, Bridge, BridgeConfig, answer_lo
 from microemo_ref.model.encoder import EncoderConfig, EncoderInputs, EncoderOutput, MicroEmoEncoder
 from microemo_ref.model.llm import LLM
 from microemo_ref.model.lora import add_lora, lora_state
+from microemo_ref.model.probe import RidgeClassifier
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,10 @@ class MicroEmoConfig:
     time_text: bool = True  # off: no timestamp text, in the frame Q-Former or anywhere in the prompt
     video: bool = True  # off: no video tokens in the prompt
     audio: bool = True  # off: no audio tokens in the prompt
+    # Our addition, beyond MicroEmo (off in the shipped model): fit a linear readout of a micro
+    # event's emotion from its region displacements on the training clips and write its answer
+    # into the cue line ("reads as sad"); see pipeline.evidence_probe for why.
+    readout: bool = False
 
 
 def without_face(cues: str) -> str:
@@ -62,6 +70,7 @@ class MicroEmo(nn.Module):
         self.llm = llm.model
         self.tokenizer = llm.tokenizer
         self.llm.requires_grad_(False)
+        self.readout: RidgeClassifier | None = None  # fitted by training when cfg.readout
         if cfg.lora_rank > 0:
             add_lora(self.llm, rank=cfg.lora_rank, alpha=cfg.lora_alpha)
 
@@ -101,6 +110,13 @@ class MicroEmo(nn.Module):
         device = self.llm.get_input_embeddings().weight.device
         assembled = [self.prompt(x.to(device), subtitles, cues, answer)[0] for x, subtitles, cues, answer in batch]
         return answer_loss(self.llm, assembled)
+
+    def cue_readout(self) -> Callable[[np.ndarray], str] | None:
+        """The readout as the cue line uses it, (regions, 3) displacement -> emotion; None without one."""
+        readout = self.readout
+        if readout is None:
+            return None
+        return lambda displacement: readout.predict(displacement.reshape(1, -1))[0]
 
     def trainable_state(self) -> dict[str, Tensor]:
         state = {f"encoder.{k}": v for k, v in self.encoder.state_dict().items()}
@@ -147,8 +163,12 @@ def save_checkpoint(model: MicroEmo, folder: str | Path, extra: dict | None = No
     # float16 halves the file (the model trains and runs in float32; the rounding is below 1e-3 relative)
     save_file({k: v.detach().to(torch.float16).contiguous() for k, v in model.trainable_state().items()}, tensors)
     (folder / "config.json").write_text(_config_json(model.cfg))
-    digest = hashlib.sha256(tensors.read_bytes()).hexdigest()
-    (folder / "checksum.json").write_text(json.dumps({"trainable.safetensors": digest, **(extra or {})}, indent=1))
+    digests = {"trainable.safetensors": hashlib.sha256(tensors.read_bytes()).hexdigest()}
+    if model.readout is not None:
+        readout = folder / "readout.json"
+        readout.write_text(json.dumps(model.readout.to_json()))
+        digests["readout.json"] = hashlib.sha256(readout.read_bytes()).hexdigest()
+    (folder / "checksum.json").write_text(json.dumps({**digests, **(extra or {})}, indent=1))
     return folder
 
 
@@ -161,17 +181,23 @@ def load_checkpoint(folder: str | Path, llm: LLM) -> MicroEmo:
     for f in (tensors, folder / "config.json", folder / "checksum.json"):
         if not f.is_file():
             raise FileNotFoundError(f"{f}: checkpoint file missing")
-    expected = json.loads((folder / "checksum.json").read_text())["trainable.safetensors"]
-    actual = hashlib.sha256(tensors.read_bytes()).hexdigest()
-    if actual != expected:
-        raise ValueError(f"{tensors}: checksum mismatch (sha256 {actual[:12]}..., expected {expected[:12]}...)")
+    checksums = json.loads((folder / "checksum.json").read_text())
     cfg = _config_from(json.loads((folder / "config.json").read_text()))
+    for name in ("trainable.safetensors", "readout.json") if cfg.readout else ("trainable.safetensors",):
+        path = folder / name
+        if not path.is_file() or name not in checksums:
+            raise FileNotFoundError(f"{path}: checkpoint file (or its checksum) missing")
+        actual, expected = hashlib.sha256(path.read_bytes()).hexdigest(), checksums[name]
+        if actual != expected:
+            raise ValueError(f"{path}: checksum mismatch (sha256 {actual[:12]}..., expected {expected[:12]}...)")
     model = MicroEmo(cfg, llm)
     state = {k: v.float() for k, v in load_file(tensors).items()}
     missing = set(model.trainable_state()) - set(state)
     if missing:
         raise ValueError(f"{tensors}: {len(missing)} trainable tensors missing, e.g. {sorted(missing)[:3]}")
     model.load_state_dict(state, strict=False)
+    if cfg.readout:
+        model.readout = RidgeClassifier.from_json(json.loads((folder / "readout.json").read_text()))
     return model.eval()
 
 

@@ -48,6 +48,52 @@ def ridge_probe(features: np.ndarray, targets: np.ndarray, *, train: slice, val:
 
 
 @dataclass(frozen=True)
+class RidgeClassifier:
+    """One-vs-rest ridge regression on one-hot labels; the answer is the largest output."""
+    classes: tuple[str, ...]
+    mean: np.ndarray    # (D,) training features' mean ...
+    std: np.ndarray     # (D,) ... and standard deviation (the features are standardised)
+    weight: np.ndarray  # (D + 1, C): one column per class, the last row the bias
+    ridge: float
+
+    def predict(self, features: np.ndarray) -> list[str]:
+        """(N, D) features -> N labels."""
+        z = np.c_[(features - self.mean) / self.std, np.ones(len(features))]
+        return [self.classes[k] for k in np.argmax(z @ self.weight, axis=1)]
+
+    def to_json(self) -> dict:
+        return {"classes": list(self.classes), "mean": self.mean.tolist(), "std": self.std.tolist(),
+                "weight": self.weight.tolist(), "ridge": self.ridge}
+
+    @classmethod
+    def from_json(cls, d: dict) -> RidgeClassifier:
+        return cls(tuple(d["classes"]), np.array(d["mean"]), np.array(d["std"]), np.array(d["weight"]), d["ridge"])
+
+
+def fit_ridge_classifier(features: np.ndarray, labels: Sequence[str],
+                         ridges: tuple[float, ...] = (0.1, 1.0, 10.0, 100.0)) -> RidgeClassifier:
+    """Fit on (N, D) ``features``, standardised with their own statistics; the ridge is the one
+    with the best leave-one-out accuracy (the smallest on ties)."""
+    labels = np.asarray(labels)
+    classes = tuple(sorted(set(labels)))
+    mean, std = features.mean(axis=0), features.std(axis=0) + 1e-6
+    z = np.c_[(features - mean) / std, np.ones(len(features))]                  # (N, D + 1) with a bias
+    onehot = (labels[:, None] == np.array(classes)[None]).astype(np.float64)     # (N, C)
+
+    def solve(rows: np.ndarray, lam: float) -> np.ndarray:
+        a = z[rows]
+        return np.linalg.solve(a.T @ a + lam * np.eye(a.shape[1]), a.T @ onehot[rows])   # (D + 1, C)
+
+    def leave_one_out(lam: float) -> float:
+        every = np.arange(len(z))
+        return float(np.mean([np.argmax(z[i] @ solve(np.delete(every, i), lam)) == classes.index(labels[i])
+                              for i in every]))
+
+    lam = max(ridges, key=leave_one_out)
+    return RidgeClassifier(classes, mean, std, solve(np.arange(len(z)), lam), lam)
+
+
+@dataclass(frozen=True)
 class ClassifierResult:
     predicted: list[str]  # one label per test sample
     accuracy: float       # on the test samples
@@ -58,30 +104,13 @@ class ClassifierResult:
 
 def ridge_classifier(features: np.ndarray, labels: Sequence[str], *, train: np.ndarray, test: np.ndarray,
                      ridges: tuple[float, ...] = (0.1, 1.0, 10.0, 100.0)) -> ClassifierResult:
-    """One-vs-rest ridge regression on one-hot labels, answer = the largest output.
-
-    ``features`` (N, D), standardised with the training split's statistics; ``train`` and
-    ``test`` index it. The ridge is the one with the best leave-one-out accuracy on ``train``.
-    """
+    """Fit :func:`fit_ridge_classifier` on the ``train`` rows, score it on the ``test`` rows."""
     labels = np.asarray(labels)
-    classes = sorted(set(labels[train]))
-    mu, sd = features[train].mean(axis=0), features[train].std(axis=0) + 1e-6
-    z = np.c_[(features - mu) / sd, np.ones(len(features))]                     # (N, D + 1) with a bias
-    onehot = (labels[:, None] == np.array(classes)[None]).astype(np.float64)     # (N, C)
-
-    def fit(rows: np.ndarray, lam: float) -> np.ndarray:
-        a = z[rows]
-        return np.linalg.solve(a.T @ a + lam * np.eye(a.shape[1]), a.T @ onehot[rows])   # (D + 1, C)
-
-    def loo(lam: float) -> float:
-        return float(np.mean([np.argmax(z[i] @ fit(np.setdiff1d(train, [i]), lam)) == classes.index(labels[i])
-                              for i in train]))
-
-    lam = max(ridges, key=loo)          # first of the best on ties: the smallest ridge
-    predicted = [classes[k] for k in np.argmax(z[test] @ fit(train, lam), axis=1)]
+    fitted = fit_ridge_classifier(features[train], labels[train], ridges)
     values, counts = np.unique(labels[train], return_counts=True)
     commonest = values[np.argmax(counts)]
     if not len(test):
-        return ClassifierResult([], float("nan"), float("nan"), lam, classes)
+        return ClassifierResult([], float("nan"), float("nan"), fitted.ridge, list(fitted.classes))
+    predicted = fitted.predict(features[test])
     return ClassifierResult(predicted, float(np.mean(np.array(predicted) == labels[test])),
-                            float(np.mean(labels[test] == commonest)), lam, classes)
+                            float(np.mean(labels[test] == commonest)), fitted.ridge, list(fitted.classes))

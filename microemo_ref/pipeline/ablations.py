@@ -13,6 +13,8 @@ no_time_text    no timestamp text: the frame Q-Former reads no "sampled at t sec
 whole_only      one video and one audio sequence over the whole clip (no utterance tokens)
 windows         TimeChat's sliding windows instead of utterances (audio: whole clip)
 subtitles_only  no video, no audio, no cue line: the subtitles and the question alone
+plus_readout    one part *added* (ours, not MicroEmo's): the cue line also says what emotion
+                a linear readout of each micro event's displacements reads (``readout``)
 ============== =====================================================================
 
 Two recipes. ``full`` is the shipped checkpoint's (1 align + 3 EMER epochs, explanation and
@@ -47,6 +49,7 @@ VARIANTS: dict[str, dict] = {
     "whole_only": {"span_mode": "whole"},
     "windows": {"span_mode": "window"},
     "subtitles_only": {"video": False, "audio": False, "cue_text": False},
+    "plus_readout": {"readout": True},
 }
 KNOCKOUTS = ("local_branch", "cue_text", "video", "audio")  # switches a trained model can run without
 RECIPES: dict[str, dict] = {

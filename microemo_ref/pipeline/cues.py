@@ -20,12 +20,14 @@ Friesen, 1978), which the gold explanations also use: "inner brows raised" (AU1)
 lowered" (AU4), "nose wrinkled" (AU9), "lip corners pulled up" (AU12), "pulled down" (AU15),
 "lips stretched sideways" (AU20), "lips pressed" (AU23/24: distance grows, no net direction),
 "jaw dropped" (AU26). The words name movements only; which emotion they add up to is left
-to the model.
+to the model, unless the model was trained with a *readout* (``MicroEmoConfig.readout``, our
+addition, off in the shipped model): a linear classifier fitted on the training clips' micro
+events (:mod:`microemo_ref.pipeline.evidence_probe`) whose answer is appended, "reads as sad".
 """
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -53,6 +55,8 @@ REGION_WORDS: dict[str, str] = {
 MIN_PX = 0.25            # a region moving less than this (px at a 256-px face) is not named
 RELATIVE = 0.35          # ... nor one moving less than this fraction of the event's strongest region
 CONTEXT_S = 0.5          # half-width of the window a micro event is measured against
+#: An emotion read from a micro event's (regions, 3) displacement (see MicroEmo.cue_readout).
+Readout = Callable[[np.ndarray], str]
 
 
 def direction_words(dx_out: float, dy_down: float) -> str:
@@ -120,8 +124,9 @@ def where_in_dialogue(t: float, utterances: Sequence[Utterance]) -> str:
 
 
 def describe_event(ev: SpottedEvent, fps: float, utterances: Sequence[Utterance],
-                   dynamics: np.ndarray | None = None) -> str:
-    """One event: kind, times, place in the dialogue and, given the dynamics, how each region moved."""
+                   dynamics: np.ndarray | None = None, readout: Readout | None = None) -> str:
+    """One event: kind, times, place in the dialogue and, given the dynamics, how each region
+    moved; with a ``readout``, a micro event also gets the emotion it reads as."""
     kind = "micro-expression" if ev.type == "micro" else "expression"
     onset, apex, offset = ev.onset / fps, ev.apex / fps, ev.offset / fps
     where = f"{kind} {onset:.1f}-{offset:.1f} s, apex {apex:.1f} s ({where_in_dialogue(apex, utterances)})"
@@ -129,7 +134,10 @@ def describe_event(ev: SpottedEvent, fps: float, utterances: Sequence[Utterance]
     if not moves:   # no dynamics (or nothing above the floor): the spotter's strongest region and direction
         region = ev.regions[0] if ev.regions else "face"
         moves = [(region, *ev.direction, ev.peak_px)]
-    return f"{where}: " + ", ".join(move_phrase(*m) for m in moves)
+    text = f"{where}: " + ", ".join(move_phrase(*m) for m in moves)
+    if readout is not None and ev.type == "micro" and dynamics is not None:
+        text += f", reads as {readout(event_displacement(ev, dynamics, fps))}"
+    return text
 
 
 def describe_voice(i: int, summary: dict[str, float]) -> str:
@@ -140,12 +148,13 @@ def describe_voice(i: int, summary: dict[str, float]) -> str:
 
 
 def cue_text(events: Sequence[SpottedEvent] | None, fps: float, utterances: Sequence[Utterance],
-             voice: Sequence[dict[str, float]] | None, dynamics: np.ndarray | None = None) -> str:
+             voice: Sequence[dict[str, float]] | None, dynamics: np.ndarray | None = None,
+             readout: Readout | None = None) -> str:
     """The 'Measured cues' line of the prompt (see the module docstring)."""
     if events is None:
         face = "no face found."
     elif events:
-        face = "; ".join(describe_event(e, fps, utterances, dynamics)
+        face = "; ".join(describe_event(e, fps, utterances, dynamics, readout)
                          for e in sorted(events, key=lambda e: e.onset)) + "."
     else:
         face = "no facial movement spotted."
@@ -159,4 +168,4 @@ def cue_text(events: Sequence[SpottedEvent] | None, fps: float, utterances: Sequ
 
 
 __all__ = ["MOVE_WORDS", "REGION_WORDS", "cue_text", "describe_event", "describe_voice", "direction_words",
-           "event_displacement", "move_phrase", "region_moves", "where_in_dialogue"]
+           "Readout", "event_displacement", "move_phrase", "region_moves", "where_in_dialogue"]

@@ -25,7 +25,7 @@ from microemo_ref.face.spotting import SpottedEvent
 from microemo_ref.io.clip import Utterance, atomic_path, load_clip
 from microemo_ref.model.encoder import EncoderInputs
 from microemo_ref.model.visual_encoder import VisualEncoderConfig
-from microemo_ref.pipeline.cues import cue_text
+from microemo_ref.pipeline.cues import Readout, cue_text
 from microemo_ref.pipeline.evidence import Evidence, encoder_inputs, gather_evidence
 from microemo_ref.text.utterances import transcript_lines
 
@@ -67,14 +67,15 @@ def voice_summaries(ev: Evidence) -> list[dict[str, float]] | None:
     return [span_summary(ev.audio, u.start, u.end) for u in ev.segmentation.utterances]
 
 
-def describe(ev: Evidence, dynamics: np.ndarray | None = None) -> tuple[list[str], str]:
+def describe(ev: Evidence, dynamics: np.ndarray | None = None, readout: Readout | None = None) -> tuple[list[str], str]:
     """Subtitle lines and the measured-cue line of a clip's evidence (``dynamics``: the local
-    branch's (R, T, 3) per-frame tensor, when :func:`encoder_inputs` has already built it)."""
+    branch's (R, T, 3) per-frame tensor, when :func:`encoder_inputs` has already built it;
+    ``readout``: the model's, if it has one, see :meth:`MicroEmo.cue_readout`)."""
     utts = ev.segmentation.utterances
     events = None if ev.local is None else ev.local.events
     if dynamics is None and ev.local is not None:
         dynamics = ev.local.tensor(ev.local.track.n_frames)  # (R, T, 3) per frame
-    return transcript_lines(utts), cue_text(events, ev.clip.fps, utts, voice_summaries(ev), dynamics)
+    return transcript_lines(utts), cue_text(events, ev.clip.fps, utts, voice_summaries(ev), dynamics, readout)
 
 
 def event_from_json(d: dict) -> SpottedEvent:
@@ -101,8 +102,17 @@ def cache_example(video: str | Path, cfg: VisualEncoderConfig = VisualEncoderCon
     return out
 
 
-def load_example(path: str | Path) -> Example:
-    """Read a cached example back as encoder inputs and prompt parts."""
+def find_examples(folders: tuple[str, ...], limit: int | None = None) -> list[Path]:
+    """The cached examples (``*.evidence.npz``) under ``folders``, searched recursively, sorted."""
+    paths = sorted(p for f in folders for p in Path(f).rglob("*.evidence.npz"))
+    if not paths:
+        raise FileNotFoundError(f"no *.evidence.npz under {', '.join(folders)}: run `microemo-ref cache DIR` first")
+    return paths[:limit] if limit else paths
+
+
+def load_example(path: str | Path, readout: Readout | None = None) -> Example:
+    """Read a cached example back as encoder inputs and prompt parts (the cue line written with
+    the model's ``readout``, if it has one)."""
     with np.load(path) as z:
         meta = json.loads(str(z["meta"]))
         if meta.get("version") != VERSION:
@@ -115,7 +125,7 @@ def load_example(path: str | Path) -> Example:
     utts = [Utterance(*u) for u in meta["utterances"]]
     events = None if meta["events"] is None else [event_from_json(e) for e in meta["events"]]
     dynamics = t["dynamics"].numpy() if "dynamics" in t else None
-    cues = cue_text(events, meta["fps"], utts, meta["voice"], dynamics)  # rebuilt: the wording may change, the measures not
+    cues = cue_text(events, meta["fps"], utts, meta["voice"], dynamics, readout)  # rebuilt: the wording may change, the measures not
     return Example(meta["name"], x, transcript_lines(utts), cues, meta["answer"], meta["truth"], meta["events"])
 
 
@@ -132,4 +142,4 @@ def cache_folder(folder: str | Path, progress: Callable[[str], None] | None = No
     return done
 
 
-__all__ = ["Example", "SUFFIX", "cache_example", "cache_folder", "describe", "event_from_json", "gold_answer", "load_example"]
+__all__ = ["Example", "SUFFIX", "cache_example", "cache_folder", "describe", "event_from_json", "find_examples", "gold_answer", "load_example"]

@@ -76,7 +76,7 @@ def run_emer(video: str | Path, model: MicroEmo, *, subtitles: str | Path | None
     clip = load_clip(video, subtitles=subtitles)
     evidence = gather_evidence(clip, model.cfg.encoder.visual)
     x = encoder_inputs(evidence, model.cfg.encoder.visual)
-    lines, cues = describe(evidence, None if x.dynamics is None else x.dynamics.numpy())
+    lines, cues = describe(evidence, None if x.dynamics is None else x.dynamics.numpy(), model.cue_readout())
     clock["measure"] = time.perf_counter() - t
     t = time.perf_counter()
     answer, out, _ = model.generate(x, lines, cues, max_new_tokens=max_new_tokens)

@@ -21,9 +21,8 @@ from microemo_ref.metrics.emotion_sets import heads, ov_scores
 from microemo_ref.metrics.judge import Judge
 from microemo_ref.metrics.similarity import explanation_similarity
 from microemo_ref.model.microemo import MicroEmo
-from microemo_ref.pipeline.dataset import load_example
+from microemo_ref.pipeline.dataset import find_examples, load_example
 from microemo_ref.pipeline.emer import parse_labels
-from microemo_ref.pipeline.train import find_examples
 
 
 def micro_cues(truth: dict) -> list[dict]:
@@ -38,7 +37,7 @@ def answer_all(model: MicroEmo, folders: Sequence[str | Path], *, limit: int | N
     with what scoring needs."""
     rows = []
     for path in find_examples(tuple(str(f) for f in folders), limit):
-        ex = load_example(path)
+        ex = load_example(path, model.cue_readout())
         if ex.truth is None or (scenarios and ex.truth["scenario"] not in scenarios):
             continue
         answer, _, _ = model.generate(ex.inputs, ex.subtitles, ex.cues, max_new_tokens=max_new_tokens)

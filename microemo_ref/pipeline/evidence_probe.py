@@ -24,19 +24,19 @@ from pathlib import Path
 
 import numpy as np
 
-from microemo_ref.model.probe import ridge_classifier
+from microemo_ref.model.probe import RidgeClassifier, fit_ridge_classifier, ridge_classifier
 from microemo_ref.pipeline.cues import event_displacement
-from microemo_ref.pipeline.dataset import event_from_json, load_example
-from microemo_ref.pipeline.train import find_examples
+from microemo_ref.pipeline.dataset import event_from_json, find_examples, load_example
 
 TOLERANCE_S = 0.3  # a spotted apex this close to the true one counts as the micro-expression
 
 
-def micro_event_rows(folders: Sequence[str | Path]) -> list[dict]:
-    """One row per concealed clip: its name, hidden emotion, whether the spotter found the
-    micro-expression and, if so, the (regions x 3) displacement flattened."""
+def micro_event_rows(folders: Sequence[str | Path], paths: Sequence[Path] | None = None) -> list[dict]:
+    """One row per concealed clip under ``folders`` (or of the example files ``paths``): its
+    name, hidden emotion, whether the spotter found the micro-expression and, if so, the
+    (regions x 3) displacement flattened."""
     rows = []
-    for path in find_examples(tuple(str(f) for f in folders)):
+    for path in paths if paths is not None else find_examples(tuple(str(f) for f in folders)):
         ex = load_example(path)
         if ex.truth is None or ex.truth["scenario"] != "concealed" or ex.inputs.dynamics is None:
             continue
@@ -50,6 +50,15 @@ def micro_event_rows(folders: Sequence[str | Path]) -> list[dict]:
                 vector = event_displacement(event_from_json(best), ex.inputs.dynamics.numpy(), fps).ravel()
             rows.append({"name": ex.name, "emotion": true["emotion"], "spotted": vector is not None, "vector": vector})
     return rows
+
+
+def fit_readout(paths: Sequence[Path]) -> RidgeClassifier:
+    """The probe fitted on every spotted concealed micro event among the example files ``paths``:
+    the readout a model with ``MicroEmoConfig.readout`` writes into its cue line."""
+    rows = [r for r in micro_event_rows((), paths) if r["spotted"]]
+    if not rows:
+        raise ValueError(f"no spotted concealed micro-expressions among {len(paths)} examples: no readout to fit")
+    return fit_ridge_classifier(np.stack([r["vector"] for r in rows]), [r["emotion"] for r in rows])
 
 
 def probe_hidden_emotion(train: Sequence[str | Path], test: Sequence[str | Path]) -> dict:
@@ -79,4 +88,4 @@ def probe_hidden_emotion(train: Sequence[str | Path], test: Sequence[str | Path]
             "chance": round(result.chance, 4) if seen else None, "predictions": predictions}
 
 
-__all__ = ["TOLERANCE_S", "micro_event_rows", "probe_hidden_emotion"]
+__all__ = ["TOLERANCE_S", "fit_readout", "micro_event_rows", "probe_hidden_emotion"]

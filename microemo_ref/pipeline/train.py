@@ -14,7 +14,9 @@ Loss on answer tokens only (:func:`~microemo_ref.model.bridge.answer_loss`). Ada
 warm-up then cosine decay, gradient clipping at 1.0. Seeded: the same data, config and seed
 give the same weights. Resumable: a ``state.pt`` after every epoch (trainable weights,
 optimiser, scheduler, RNG, position) is picked up by the next run with the same ``out``.
-Only the trainable weights go into the final checkpoint.
+Only the trainable weights go into the final checkpoint. With ``MicroEmoConfig.readout`` the
+micro-expression readout is fitted first, in closed form, on the same clips (see
+:mod:`microemo_ref.pipeline.evidence_probe`), and every cue line is written with it.
 """
 from __future__ import annotations
 
@@ -30,7 +32,8 @@ import torch
 
 from microemo_ref.model.llm import load_llm
 from microemo_ref.model.microemo import MicroEmo, MicroEmoConfig, save_checkpoint
-from microemo_ref.pipeline.dataset import Example, load_example
+from microemo_ref.pipeline.dataset import Example, find_examples, load_example
+from microemo_ref.pipeline.evidence_probe import fit_readout
 
 
 @dataclass(frozen=True)
@@ -47,13 +50,6 @@ class TrainConfig:
     target: str = "explanation"  # EMER target: "explanation" (+ labels) or "labels" only (cheap ablations)
     accelerate: bool = False  # run through accelerate (GPUs, several processes: `accelerate launch`)
     limit: int | None = None  # use only the first N examples (quick runs, tests)
-
-
-def find_examples(folders: tuple[str, ...], limit: int | None = None) -> list[Path]:
-    paths = sorted(p for f in folders for p in Path(f).rglob("*.evidence.npz"))
-    if not paths:
-        raise FileNotFoundError(f"no *.evidence.npz under {', '.join(folders)}: run `microemo-ref cache DIR` first")
-    return paths[:limit] if limit else paths
 
 
 def face_line(cues: str) -> str:
@@ -125,10 +121,13 @@ def train(cfg: TrainConfig, model_cfg: MicroEmoConfig = MicroEmoConfig(), *, llm
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    examples = [load_example(p) for p in find_examples(cfg.data, cfg.limit)]
-    examples = [ex for ex in examples if ex.answer]
     llm = llm or load_llm(model_cfg.llm)
     model = MicroEmo(model_cfg, llm)
+    paths = find_examples(cfg.data, cfg.limit)
+    if model_cfg.readout:  # closed form, from the same clips, before any gradient step
+        model.readout = fit_readout(paths)
+    examples = [load_example(p, model.cue_readout()) for p in paths]
+    examples = [ex for ex in examples if ex.answer]
     model.train()
     params = model.trainable_parameters()
     optimiser = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.01)
@@ -190,4 +189,4 @@ def train(cfg: TrainConfig, model_cfg: MicroEmoConfig = MicroEmoConfig(), *, llm
     return folder
 
 
-__all__ = ["TrainConfig", "face_line", "find_examples", "labels_line", "stage_examples", "train"]
+__all__ = ["TrainConfig", "face_line", "labels_line", "stage_examples", "train"]
