@@ -291,7 +291,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = TrainConfig(data=tuple(args.data), out=args.out, align_epochs=args.align_epochs,
                       emer_epochs=args.emer_epochs, batch=args.batch, lr=args.lr, seed=args.seed, limit=args.limit,
                       concealed_repeat=args.concealed_repeat, accelerate=args.accelerate)
-    folder = train(cfg, MicroEmoConfig(llm=args.llm), progress=_progress)
+    folder = train(cfg, MicroEmoConfig(llm=args.llm, readout=args.readout), progress=_progress)
     print(f"checkpoint: {folder}")
     return 0
 
@@ -373,7 +373,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", nargs="+", default=[".cache/train"], help="cached training clips")
     p.add_argument("--eval", default=".cache/eval_test", help="cached held-out clips")
     p.add_argument("--variants", nargs="+",
-                   default=["full", "no_local", "no_time_text", "whole_only", "windows", "subtitles_only"])
+                   default=["full", "no_local", "no_time_text", "whole_only", "windows", "subtitles_only",
+                            "plus_readout"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--recipe", default="quick", choices=["quick", "full"])
     p.add_argument("--out", default=".cache/ablations", help="runs (checkpoints, answers) go here")
@@ -397,6 +398,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--llm", default="smollm2")
     p.add_argument("--accelerate", action="store_true",
                    help="train through accelerate: `accelerate launch -m microemo_ref train --accelerate ...`")
+    p.add_argument("--readout", action="store_true",
+                   help="fit the micro-expression readout and write its answer into the cue line (our addition)")
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("info", help="summary of a clip (video + audio + subtitles)")
     p.add_argument("video")
