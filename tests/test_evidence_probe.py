@@ -1,27 +1,15 @@
 """The evidence probe: the displacement it reads is the planted micro-expression's, and its
 bookkeeping (spotted, missed, fitted, scored) is right on real cached samples."""
-import shutil
-
 import numpy as np
 import pytest
 
-from microemo_ref.config import DATA_SAMPLES
 from microemo_ref.face.regions import REGIONS
-from microemo_ref.pipeline.dataset import cache_example
 from microemo_ref.pipeline.evidence_probe import micro_event_rows, probe_hidden_emotion
 
 
-def _cached(tmp_path_factory, name):
-    folder = tmp_path_factory.mktemp(name)
-    for f in DATA_SAMPLES.glob(f"{name}.*"):
-        shutil.copy(f, folder / f.name)
-    cache_example(folder / f"{name}.mp4")
-    return folder
-
-
 @pytest.fixture(scope="module")
-def folders(tmp_path_factory):
-    return {n: _cached(tmp_path_factory, n) for n in
+def folders(cached_sample):
+    return {n: cached_sample(n) for n in
             ("concealed_astronaut_s0002", "concealed_grace_hopper_s0036", "neutral_grace_hopper_s0007")}
 
 

