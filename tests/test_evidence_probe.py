@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from microemo_ref.face.regions import REGIONS
+from microemo_ref.pipeline.dataset import find_examples
 from microemo_ref.pipeline.evidence_probe import micro_event_rows, probe_hidden_emotion
 
 
@@ -14,13 +15,13 @@ def folders(cached_sample):
 
 
 def test_rows_carry_the_planted_regions(folders):
-    (row,) = micro_event_rows([folders["concealed_astronaut_s0002"]])
+    (row,) = micro_event_rows(find_examples((str(folders["concealed_astronaut_s0002"]),)))
     assert row["emotion"] == "sad" and row["spotted"] and row["vector"].shape == (len(REGIONS) * 3,)
     per_region = row["vector"].reshape(len(REGIONS), 3)
     size = np.maximum(np.hypot(per_region[:, 1], per_region[:, 2]), per_region[:, 0])
     strongest = {list(REGIONS)[i] for i in np.argsort(-size)[:2]}
     assert strongest == {"inner_brows", "mouth_corners"}      # the regions the generator moved for sad
-    assert micro_event_rows([folders["neutral_grace_hopper_s0007"]]) == []
+    assert micro_event_rows(find_examples((str(folders["neutral_grace_hopper_s0007"]),))) == []
 
 
 def test_probe_bookkeeping(folders):

@@ -142,4 +142,5 @@ def cache_folder(folder: str | Path, progress: Callable[[str], None] | None = No
     return done
 
 
-__all__ = ["Example", "SUFFIX", "cache_example", "cache_folder", "describe", "event_from_json", "find_examples", "gold_answer", "load_example"]
+__all__ = ["Example", "SUFFIX", "cache_example", "cache_folder", "describe", "event_from_json", "find_examples",
+           "gold_answer", "load_example"]

@@ -57,9 +57,15 @@ def answer_all(model: MicroEmo, folders: Sequence[str | Path], *, limit: int | N
     return rows
 
 
+def nearest_micro(apex_s: float, events: list[dict] | None, tolerance_s: float = 0.3) -> dict | None:
+    """The spotted micro event (``to_json`` form) whose apex is nearest ``apex_s``, if within ``tolerance_s``."""
+    near = [e for e in events or [] if e["type"] == "micro" and abs(e["apex_s"] - apex_s) <= tolerance_s]
+    return min(near, key=lambda e: abs(e["apex_s"] - apex_s)) if near else None
+
+
 def spotted(apex_s: float, events: list[dict] | None, tolerance_s: float = 0.3) -> bool:
     """Did the local branch spot a micro event with its apex within ``tolerance_s`` of ``apex_s``?"""
-    return any(e["type"] == "micro" and abs(e["apex_s"] - apex_s) <= tolerance_s for e in events or [])
+    return nearest_micro(apex_s, events, tolerance_s) is not None
 
 
 def failure_kind(row: dict) -> str:
@@ -157,4 +163,5 @@ def evaluate(model: MicroEmo, folders: Sequence[str | Path], *, limit: int | Non
     return {**score(rows, judge, similarity), "seconds": seconds}
 
 
-__all__ = ["answer_all", "confusion", "error_summary", "evaluate", "failure_kind", "micro_cues", "score", "spotted"]
+__all__ = ["answer_all", "confusion", "error_summary", "evaluate", "failure_kind", "micro_cues", "nearest_micro", "score",
+           "spotted"]

@@ -3,7 +3,7 @@
 Error analysis, our own (issues #6 and #7). When the model names the wrong hidden emotion on a
 concealed-emotion clip, the fault lies in one of three places:
 
-1. the **spotter** missed the micro-expression (no event within 0.3 s of the true apex), so
+1. the **spotter** missed the micro-expression (no micro event within 0.3 s of the true apex), so
    nothing downstream could know;
 2. the **measurement** does not tell the emotions apart (the region displacements of a sad
    flash look like those of a fearful one);
@@ -27,27 +27,22 @@ import numpy as np
 from microemo_ref.model.probe import RidgeClassifier, fit_ridge_classifier, ridge_classifier
 from microemo_ref.pipeline.cues import event_displacement
 from microemo_ref.pipeline.dataset import event_from_json, find_examples, load_example
+from microemo_ref.pipeline.evaluate import nearest_micro
 
-TOLERANCE_S = 0.3  # a spotted apex this close to the true one counts as the micro-expression
-
-
-def micro_event_rows(folders: Sequence[str | Path], paths: Sequence[Path] | None = None) -> list[dict]:
-    """One row per concealed clip under ``folders`` (or of the example files ``paths``): its
-    name, hidden emotion, whether the spotter found the micro-expression and, if so, the
-    (regions x 3) displacement flattened."""
+def micro_event_rows(paths: Sequence[Path]) -> list[dict]:
+    """One row per concealed clip among the example files ``paths``: its name, hidden emotion,
+    whether the spotter found the micro-expression (:func:`~microemo_ref.pipeline.evaluate.nearest_micro`)
+    and, if so, the (regions x 3) displacement flattened."""
     rows = []
-    for path in paths if paths is not None else find_examples(tuple(str(f) for f in folders)):
+    for path in paths:
         ex = load_example(path)
         if ex.truth is None or ex.truth["scenario"] != "concealed" or ex.inputs.dynamics is None:
             continue
         fps = float(ex.truth["fps"])
         for true in (e for e in ex.truth["events"] if e["kind"] == "micro"):
-            near = [e for e in ex.events or []
-                    if e["type"] == "micro" and abs(e["apex_s"] - true["apex"] / fps) <= TOLERANCE_S]
-            vector = None
-            if near:
-                best = min(near, key=lambda e: abs(e["apex_s"] - true["apex"] / fps))
-                vector = event_displacement(event_from_json(best), ex.inputs.dynamics.numpy(), fps).ravel()
+            found = nearest_micro(true["apex"] / fps, ex.events)
+            vector = (None if found is None else
+                      event_displacement(event_from_json(found), ex.inputs.dynamics.numpy(), fps).ravel())
             rows.append({"name": ex.name, "emotion": true["emotion"], "spotted": vector is not None, "vector": vector})
     return rows
 
@@ -55,7 +50,7 @@ def micro_event_rows(folders: Sequence[str | Path], paths: Sequence[Path] | None
 def fit_readout(paths: Sequence[Path]) -> RidgeClassifier:
     """The probe fitted on every spotted concealed micro event among the example files ``paths``:
     the readout a model with ``MicroEmoConfig.readout`` writes into its cue line."""
-    rows = [r for r in micro_event_rows((), paths) if r["spotted"]]
+    rows = [r for r in micro_event_rows(paths) if r["spotted"]]
     if not rows:
         raise ValueError(f"no spotted concealed micro-expressions among {len(paths)} examples: no readout to fit")
     return fit_ridge_classifier(np.stack([r["vector"] for r in rows]), [r["emotion"] for r in rows])
@@ -68,8 +63,8 @@ def probe_hidden_emotion(train: Sequence[str | Path], test: Sequence[str | Path]
     ``accuracy`` counts every held-out concealed clip, a missed one as wrong (the ceiling a
     model reading this evidence could reach).
     """
-    fit_rows = [r for r in micro_event_rows(train) if r["spotted"]]
-    test_rows = micro_event_rows(test)
+    fit_rows = [r for r in micro_event_rows(find_examples(tuple(map(str, train)))) if r["spotted"]]
+    test_rows = micro_event_rows(find_examples(tuple(map(str, test))))
     if not fit_rows:
         raise ValueError(f"no spotted concealed micro-expressions under {', '.join(map(str, train))}")
     if not test_rows:
@@ -88,4 +83,4 @@ def probe_hidden_emotion(train: Sequence[str | Path], test: Sequence[str | Path]
             "chance": round(result.chance, 4) if seen else None, "predictions": predictions}
 
 
-__all__ = ["TOLERANCE_S", "fit_readout", "micro_event_rows", "probe_hidden_emotion"]
+__all__ = ["fit_readout", "micro_event_rows", "probe_hidden_emotion"]
