@@ -56,7 +56,7 @@ def main() -> None:
     clip = load_clip(DATA_SAMPLES / f"{args.sample}.mp4")
     evidence = gather_evidence(clip, model.cfg.encoder.visual)
     x = encoder_inputs(evidence, model.cfg.encoder.visual)
-    lines, cues = describe(evidence)
+    lines, cues = describe(evidence, None if x.dynamics is None else x.dynamics.numpy(), model.cue_readout())
     times["measure"] = time.perf_counter() - t
 
     with torch.no_grad():
