@@ -5,6 +5,7 @@ Subcommands: ``demo`` (what the reference can do so far, on a bundled sample), `
 ``spot-eval`` (the local facial branch and its MEGC score), ``utterances`` (utterance
 segments and the token budget of the utterance-aware Q-Former), ``emer`` (the end-to-end run:
 explanation and emotion labels), ``cache`` and ``train`` (measure clips once; train MicroEmo),
+``evaluate``, ``rescore`` and ``ablate`` (scores on clips with ground truth, issue #7),
 ``info`` (summary of a clip) and ``nbclean`` (strip notebook metadata before committing).
 """
 from __future__ import annotations
@@ -247,6 +248,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         return 0
     print(f"{report['clips']} clips under {args.dir}"
           + (f"; switched off at inference: {', '.join(args.knockout)}" if args.knockout else ""))
+    _print_scores(report)
+    return 0
+
+
+def _print_scores(report: dict) -> None:
     print(f"{'':12s} {'P':>6s} {'R':>6s} {'F':>6s} {'coverage':>9s} {'n':>4s}")
     for name, s in [("overall", report["ov"]), *report["per_scenario"].items()]:
         print(f"{name:12s} {s['precision']:6.3f} {s['recall']:6.3f} {s['f']:6.3f} {s['coverage']:9.3f} {s['samples']:4d}")
@@ -258,6 +264,29 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(f"LLM judge: {j['reason']}" if j["judge"] == "unavailable" else
           f"LLM judge ({j['judge']}, {j['prompt_version']}): clue overlap {j['clue_overlap']}, "
           f"label overlap {j['label_overlap']} (0-10)")
+
+
+def cmd_rescore(args: argparse.Namespace) -> int:
+    from microemo_ref.io.clip import atomic_path
+    from microemo_ref.pipeline.evaluate import rescore
+
+    path = Path(args.report)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such report")
+    try:
+        report = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is not a JSON report ({err})") from None
+    if not isinstance(report, dict) or not report.get("answers"):
+        raise ValueError(f"{path} has no answers to score again (write one with 'microemo-ref evaluate DIR --json')")
+    before = report.get("ov", {}).get("f")
+    report = rescore(report)
+    out = Path(args.out or path)
+    with atomic_path(out) as tmp:
+        tmp.write_text(json.dumps(report, indent=1) + "\n")
+    print(f"{report['clips']} answers in {path} scored again with the current lexicon; OV F {before} -> "
+          f"{report['ov']['f']}; written to {out}")
+    _print_scores(report)
     return 0
 
 
@@ -369,6 +398,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="switch these parts of the trained model off at inference (reliance, not an ablation)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
+    p = sub.add_parser("rescore", help="score a saved evaluate --json report again (after the lexicon changed)")
+    p.add_argument("report")
+    p.add_argument("--out", help="write here instead of over REPORT")
+    p.set_defaults(func=cmd_rescore)
     p = sub.add_parser("ablate", help="train and score MicroEmo with one part switched off at a time (issue #7)")
     p.add_argument("--data", nargs="+", default=[".cache/train"], help="cached training clips")
     p.add_argument("--eval", default=".cache/eval_test", help="cached held-out clips")

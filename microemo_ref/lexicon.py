@@ -5,10 +5,18 @@ a group (DESIGN.md section 5). The public emotion-wheel files are non-commercial
 data, so this project writes its own, smaller grouping: eight heads (the seven prototypical
 facial emotions of EMFACS plus neutral) and common English synonyms under each. It is used by
 the sample generator (gold labels) and by the metrics (mapping predicted words to heads).
+
+Gold labels are adjectives ("disgusted"), but a model may answer with the noun ("disgust").
+The nouns of the heads are therefore accepted when scoring (:data:`NOUNS`) and never drawn as
+gold, so adding them leaves every generated sample unchanged. A phrase ("gloomy-eyed",
+"afraid to speak") maps to a head when it is not itself a word of the lexicon but its words,
+split at spaces and hyphens, name exactly one head between them.
 """
 from __future__ import annotations
 
-#: Head emotion -> synonyms (the head itself first). Lower-case, one word each.
+import re
+
+#: Head emotion -> synonyms (the gold-label form first). Lower-case adjectives, one word each.
 LEXICON: dict[str, tuple[str, ...]] = {
     "neutral": ("neutral", "calm", "composed", "indifferent", "relaxed"),
     "happy": ("happy", "pleased", "cheerful", "delighted", "glad", "joyful", "content", "amused"),
@@ -20,10 +28,24 @@ LEXICON: dict[str, tuple[str, ...]] = {
     "contempt": ("contemptuous", "scornful", "disdainful", "dismissive", "condescending"),
 }
 
-#: Word -> head. Built once from LEXICON.
-WORD_TO_HEAD: dict[str, str] = {w: head for head, words in LEXICON.items() for w in words}
+#: Noun forms of the heads -> head. Accepted when scoring; the generator never uses them.
+NOUNS: dict[str, str] = {
+    "neutrality": "neutral", "happiness": "happy", "joy": "happy", "anger": "angry", "sadness": "sad",
+    "surprise": "surprise", "fear": "fear", "disgust": "disgust", "contempt": "contempt",
+}
+
+#: Word -> head. Built once from LEXICON and NOUNS.
+WORD_TO_HEAD: dict[str, str] = {**{w: head for head, words in LEXICON.items() for w in words}, **NOUNS}
 
 
 def head_of(word: str) -> str | None:
-    """Group head of an emotion word (case and surrounding punctuation ignored), or None."""
-    return WORD_TO_HEAD.get(word.strip().strip(".,;:!?\"'").lower())
+    """Group head of an emotion word or phrase (case and surrounding punctuation ignored), or None.
+
+    >>> head_of("Disgust."), head_of("gloomy-eyed"), head_of("happy but afraid"), head_of("elated")
+    ('disgust', 'sad', None, None)
+    """
+    cleaned = word.strip().strip(".,;:!?\"'").lower()
+    if cleaned in WORD_TO_HEAD:
+        return WORD_TO_HEAD[cleaned]
+    named = {WORD_TO_HEAD[w] for w in re.split(r"[\s-]+", cleaned) if w in WORD_TO_HEAD}
+    return named.pop() if len(named) == 1 else None

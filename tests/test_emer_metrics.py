@@ -12,6 +12,19 @@ def test_sample_scores_map_synonyms_to_heads():
     assert sample_scores(["happy", "afraid"], ["cheerful"]) == (1.0, 0.5)
 
 
+def test_nouns_and_phrases_map_to_heads_but_are_never_gold():
+    from microemo_ref.lexicon import LEXICON, NOUNS, head_of
+    assert [head_of(w) for w in ("disgust", "Fear.", "anger", "sadness", "surprise")] == [
+        "disgust", "fear", "angry", "sad", "surprise"]
+    assert head_of("gloomy-eyed") == "sad" and head_of("afraid to speak") == "fear"
+    assert head_of("gloomy-sad") == "sad"  # two words, one head
+    assert head_of("happy but afraid") is None and head_of("elated") is None  # two heads; unknown word
+    gold_words = {w for words in LEXICON.values() for w in words}
+    assert not gold_words & set(NOUNS)  # the generator draws gold labels from LEXICON only
+    # a noun answer now earns its head: gold {disgust}, predicted {disgust, angry}
+    assert sample_scores(["disgusted", "averse"], ["disgust", "angry"]) == (0.5, 1.0)
+
+
 def test_ov_scores_by_hand():
     gold = [["sad", "hurt"], ["happy", "afraid"], ["angry"]]
     pred = [["sad", "wistful"], ["glad"], ["calm", "irritated"]]

@@ -215,6 +215,23 @@ def test_cli_evaluate_json(tiny_llm_dir, example_dir, tmp_path, capsys):
     assert main(["evaluate", str(example_dir), "--judge", "replay:/nowhere.jsonl"]) == 2
     assert "/nowhere.jsonl: no judge cache to replay" in capsys.readouterr().err
 
+    # rescore: the saved answers scored again; a noun answer ("sadness") earns the sad head
+    out["answers"][0]["labels"] = ["sadness"]
+    report = tmp_path / "report.json"
+    report.write_text(json.dumps(out))
+    assert main(["rescore", str(report), "--out", str(tmp_path / "again.json")]) == 0
+    again = json.loads((tmp_path / "again.json").read_text())
+    assert again["ov"]["f"] == 1.0 and again["per_scenario"]["concealed"]["f"] == 1.0
+    assert again["similarity"] == out["similarity"] and again["answers"] == out["answers"]
+    assert json.loads(report.read_text()) == out  # --out leaves the report as it was
+    capsys.readouterr()
+    report.write_text("{not json")
+    assert main(["rescore", str(report)]) == 2
+    assert "report.json is not a JSON report" in capsys.readouterr().err
+    assert report.read_text() == "{not json"  # nothing written over a bad report
+    assert main(["rescore", str(tmp_path / "none.json")]) == 2
+    assert "none.json: no such report" in capsys.readouterr().err
+
 
 def test_one_llm_cannot_carry_two_sets_of_adapters(tiny_llm_dir):
     llm = load_llm(tiny_llm_dir)

@@ -39,7 +39,7 @@ from pathlib import Path
 
 from microemo_ref.model.llm import load_llm
 from microemo_ref.model.microemo import MicroEmo, MicroEmoConfig, load_checkpoint
-from microemo_ref.pipeline.evaluate import answer_all, score
+from microemo_ref.pipeline.evaluate import answer_all, label_scores, score
 from microemo_ref.pipeline.train import TrainConfig, train
 
 VARIANTS: dict[str, dict] = {
@@ -82,8 +82,8 @@ def run_one(name: str, seed: int, data: Sequence[str], eval_dirs: Sequence[str],
     """Train and score one variant with one seed (or read the result of a finished run)."""
     folder = Path(out) / name / f"seed_{seed}"
     done = folder / "result.json"
-    if done.is_file():
-        return json.loads(done.read_text())
+    if done.is_file():  # scored again by the current lexicon, so old and new runs are scored alike
+        return _with_label_scores(json.loads(done.read_text()))
     plan = RECIPES[recipe]
     cfg = TrainConfig(data=tuple(data), out=str(folder), seed=seed, **plan["train"])
     model_cfg = variant_config(name, MicroEmoConfig(llm=llm))
@@ -97,6 +97,12 @@ def run_one(name: str, seed: int, data: Sequence[str], eval_dirs: Sequence[str],
               "coverage": report["ov"]["coverage"], "clips": report["clips"], "answers": report["answers"]}
     done.write_text(json.dumps(result, indent=1))
     return result
+
+
+def _with_label_scores(result: dict) -> dict:
+    labels = label_scores(result["answers"])
+    return {**result, "ov_f": labels["ov"]["f"], "coverage": labels["ov"]["coverage"],
+            "per_scenario": {s: v["f"] for s, v in labels["per_scenario"].items()}}
 
 
 def summarise(results: list[dict]) -> dict:

@@ -120,6 +120,24 @@ def _mean(values: Sequence[float | None]) -> float | None:
     return round(sum(real) / len(real), 4) if real else None
 
 
+def label_scores(rows: list[dict]) -> dict:
+    """The parts of a report that depend on the predicted labels only: OV sets overall and per
+    scenario, and the failure kinds. Cheap; no model, no MiniLM."""
+    per_scenario = defaultdict(list)
+    for r in rows:
+        per_scenario[r["scenario"]].append(r)
+    return {"ov": ov_scores([r["gold"] for r in rows], [r["labels"] for r in rows]).to_json(),
+            "per_scenario": {s: ov_scores([r["gold"] for r in rs], [r["labels"] for r in rs]).to_json()
+                             for s, rs in sorted(per_scenario.items())},
+            "errors": error_summary(rows)}
+
+
+def rescore(report: dict) -> dict:
+    """A saved report with its label scores recomputed from its answers by the current lexicon
+    (after the lexicon changed, say). Everything else (similarity, judge, timings) is kept."""
+    return {**report, **label_scores(report["answers"])}
+
+
 def score(rows: list[dict], judge: Judge | None = None, similarity: bool = True) -> dict:
     """Scores of answered rows (see :func:`answer_all`): OV sets overall and per scenario, clue
     recall, grounding, the MiniLM proxy similarity and, if one is plugged in, the LLM judge."""
@@ -134,11 +152,11 @@ def score(rows: list[dict], judge: Judge | None = None, similarity: bool = True)
                                                        [r["gold_explanation"] for r in rows])):
             r["similarity"] = sim
     concealed = [r for r in rows if r["cues"]]
+    labels = label_scores(rows)
     return {
         "clips": len(rows),
-        "ov": ov_scores([r["gold"] for r in rows], [r["labels"] for r in rows]).to_json(),
-        "per_scenario": {s: ov_scores([r["gold"] for r in rs], [r["labels"] for r in rs]).to_json()
-                         for s, rs in sorted(per_scenario.items())},
+        "ov": labels["ov"],
+        "per_scenario": labels["per_scenario"],
         "clue_recall": (round(clue_recall([r["explanation"] for r in concealed], [r["cues"] for r in concealed]), 4)
                         if concealed else None),
         "grounded": round(sum(not r["ungrounded"] for r in rows) / len(rows), 4),  # answers citing only measured times
@@ -146,7 +164,7 @@ def score(rows: list[dict], judge: Judge | None = None, similarity: bool = True)
                         "mean": _mean([r["similarity"] for r in rows]),
                         "per_scenario": {s: _mean([r["similarity"] for r in rs]) for s, rs in sorted(per_scenario.items())}}
                        if similarity else None),
-        "errors": error_summary(rows),
+        "errors": labels["errors"],
         "judge": {**judge.describe(), "clue_overlap": _mean([r["judge"]["clue_overlap"] for r in rows]),
                   "label_overlap": _mean([r["judge"]["label_overlap"] for r in rows])},
         "answers": rows,
@@ -163,5 +181,5 @@ def evaluate(model: MicroEmo, folders: Sequence[str | Path], *, limit: int | Non
     return {**score(rows, judge, similarity), "seconds": seconds}
 
 
-__all__ = ["answer_all", "confusion", "error_summary", "evaluate", "failure_kind", "micro_cues", "nearest_micro", "score",
-           "spotted"]
+__all__ = ["answer_all", "confusion", "error_summary", "evaluate", "failure_kind", "label_scores", "micro_cues",
+           "nearest_micro", "rescore", "score", "spotted"]
