@@ -125,6 +125,12 @@ def test_readout_is_fitted_written_into_the_cue_line_and_checksummed(tiny_llm_di
     (path,) = find_examples((str(example_dir),))
     with_readout = load_example(path, model.cue_readout()).cues
     assert "reads as sad" in with_readout and with_readout.replace(", reads as sad", "") == load_example(path).cues
+    plain = load_example(path)  # a cue line written without the model's readout is refused, and vice versa
+    with pytest.raises(ValueError, match="written without it: pass model.cue_readout"):
+        model.generate(plain.inputs, plain.subtitles, plain.cues, max_new_tokens=2)
+    bare = MicroEmo(MicroEmoConfig(llm=str(tiny_llm_dir)), load_llm(tiny_llm_dir))
+    with pytest.raises(ValueError, match="carries a readout .* but this model has none"):
+        bare.generate(plain.inputs, plain.subtitles, with_readout, max_new_tokens=2)
     readout = folder / "readout.json"
     readout.write_text(readout.read_text().replace('"sad"', '"fear"'))
     with pytest.raises(ValueError, match="readout.json: checksum mismatch"):

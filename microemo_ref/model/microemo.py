@@ -82,11 +82,24 @@ class MicroEmo(nn.Module):
             cues = without_face(cues) if cues else cues
         if not cfg.audio:
             x = replace(x, audio=None, audio_times=None)
+        if cues and cfg.cue_text:
+            self._check_readout(cues)
         out = self.encoder(x, return_attention=not self.training)
         user = user_text(out.visual.spans if cfg.video else [], out.audio.spans if out.audio else None, subtitles,
                          cues if cfg.cue_text else None, times=cfg.time_text)
         embed = self.llm.get_input_embeddings()
         return assemble(self.tokenizer, embed, self.bridge, user, out.visual, out.audio, answer), out
+
+    def _check_readout(self, cues: str) -> None:
+        """A model with a readout was trained on cue lines that say what each micro event reads
+        as; one written without it (or a model without one given such a line) answers from a
+        prompt it never saw, silently. Fail loudly instead."""
+        micro, read = "micro-expression" in cues, ", reads as " in cues
+        if self.readout is not None and micro and not read:
+            raise ValueError("this model has a readout, but the cue line was written without it: "
+                             "pass model.cue_readout() to load_example() or describe()")
+        if self.readout is None and read:
+            raise ValueError("the cue line carries a readout ('reads as ...') but this model has none")
 
     @torch.no_grad()
     def generate(self, x: EncoderInputs, subtitles: list[str], cues: str | None,
