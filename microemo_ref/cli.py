@@ -294,7 +294,7 @@ def cmd_ablate(args: argparse.Namespace) -> int:
     from microemo_ref.pipeline.ablations import format_table, run_ablations
 
     summary = run_ablations(args.variants, args.seeds, args.data, [args.eval], args.out, args.recipe, args.llm,
-                            progress=_progress)
+                            progress=_progress, finished_only=args.finished_only)
     print(f"recipe {summary['recipe']}, seeds {summary['seeds']}; OV F, mean ± sd over seeds")
     print(format_table(summary))
     print(f"written to {Path(args.out) / 'ablations.json'}")
@@ -412,6 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recipe", default="quick", choices=["quick", "full"])
     p.add_argument("--out", default=".cache/ablations", help="runs (checkpoints, answers) go here")
     p.add_argument("--summary", help="also write the summary table here (e.g. benchmarks/results/ablations.json)")
+    p.add_argument("--finished-only", action="store_true", help="train nothing: summarise the finished runs, list the rest")
     p.add_argument("--llm", default="smollm2")
     p.set_defaults(func=cmd_ablate)
     p = sub.add_parser("cache", help="measure every video under DIR once (evidence for training and evaluation)")

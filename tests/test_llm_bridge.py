@@ -306,6 +306,13 @@ def test_ablation_run_trains_scores_and_summarises(tiny_llm_dir, example_dir, tm
     assert 0.0 <= table["full"]["ov_f"]["mean"] <= 1.0 and table["full"]["clue_recall"]["n"] == 0
     assert (tmp_path / "full" / "seed_0" / "result.json").is_file()
     assert format_table(summary).splitlines()[0] == "| variant | OV F | concealed | seeds |"
+    # --finished-only trains nothing: finished runs are summarised, the rest listed
+    again = run_ablations(["full", "no_local"], [0, 1], [str(example_dir)], [str(example_dir)], tmp_path,
+                          "quick", str(tiny_llm_dir), progress=lambda s: None, finished_only=True)
+    assert again["table"]["full"] == table["full"] and set(again["table"]) == {"full"}
+    assert again["missing"] == ["full seed 1", "no_local seed 0", "no_local seed 1"]
+    assert not (tmp_path / "no_local").exists()
+    assert format_table(again).endswith("not run yet: full seed 1, no_local seed 0, no_local seed 1")
     with pytest.raises(ValueError, match="unknown ablation 'nope'"):
         run_ablations(["nope"], [0], [str(example_dir)], [str(example_dir)], tmp_path)
 

@@ -37,6 +37,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 
+from microemo_ref.io.clip import atomic_path
 from microemo_ref.model.llm import load_llm
 from microemo_ref.model.microemo import MicroEmo, MicroEmoConfig, load_checkpoint
 from microemo_ref.pipeline.evaluate import answer_all, label_scores, score
@@ -81,9 +82,9 @@ def run_one(name: str, seed: int, data: Sequence[str], eval_dirs: Sequence[str],
             recipe: str = "quick", llm: str = "smollm2", progress: Callable[[str], None] = print) -> dict:
     """Train and score one variant with one seed (or read the result of a finished run)."""
     folder = Path(out) / name / f"seed_{seed}"
-    done = folder / "result.json"
-    if done.is_file():  # scored again by the current lexicon, so old and new runs are scored alike
-        return _with_label_scores(json.loads(done.read_text()))
+    done = finished(name, seed, out)
+    if done is not None:
+        return done
     plan = RECIPES[recipe]
     cfg = TrainConfig(data=tuple(data), out=str(folder), seed=seed, **plan["train"])
     model_cfg = variant_config(name, MicroEmoConfig(llm=llm))
@@ -95,8 +96,16 @@ def run_one(name: str, seed: int, data: Sequence[str], eval_dirs: Sequence[str],
               "ov_f": report["ov"]["f"], "per_scenario": {s: v["f"] for s, v in report["per_scenario"].items()},
               "clue_recall": report["clue_recall"] if recipe == "full" else None,
               "coverage": report["ov"]["coverage"], "clips": report["clips"], "answers": report["answers"]}
-    done.write_text(json.dumps(result, indent=1))
+    with atomic_path(folder / "result.json") as tmp:  # a run killed here leaves no result, so it is run again
+        tmp.write_text(json.dumps(result, indent=1))
     return result
+
+
+def finished(name: str, seed: int, out: str | Path) -> dict | None:
+    """The result of a finished run, scored again by the current lexicon (so that old and new
+    runs are scored alike), or None if the run has not finished."""
+    done = Path(out) / name / f"seed_{seed}" / "result.json"
+    return _with_label_scores(json.loads(done.read_text())) if done.is_file() else None
 
 
 def _with_label_scores(result: dict) -> dict:
@@ -129,20 +138,26 @@ def summarise(results: list[dict]) -> dict:
 
 def run_ablations(variants: Sequence[str], seeds: Sequence[int], data: Sequence[str], eval_dirs: Sequence[str],
                   out: str | Path, recipe: str = "quick", llm: str = "smollm2",
-                  progress: Callable[[str], None] = print) -> dict:
-    """Every variant x seed (see :func:`run_one`), then the summary, written to OUT/ablations.json."""
+                  progress: Callable[[str], None] = print, finished_only: bool = False) -> dict:
+    """Every variant x seed (see :func:`run_one`), then the summary, written to OUT/ablations.json.
+    With ``finished_only``, nothing is trained: the summary covers the finished runs and lists
+    the missing ones."""
     if recipe not in RECIPES:
         raise ValueError(f"unknown recipe {recipe!r}; choose from {', '.join(RECIPES)}")
     for name in variants:
         variant_config(name)  # unknown names fail before hours of training
-    results = []
+    results, missing = [], []
     for name in variants:
         for seed in seeds:
-            r = run_one(name, seed, data, eval_dirs, out, recipe, llm, progress)
+            r = finished(name, seed, out) if finished_only else run_one(name, seed, data, eval_dirs, out, recipe,
+                                                                        llm, progress)
+            if r is None:
+                missing.append(f"{name} seed {seed}")
+                continue
             progress(f"{name} seed {seed}: OV F {r['ov_f']:.3f} {r['per_scenario']}")
             results.append(r)
     summary = {"recipe": recipe, "variants": list(variants), "seeds": list(seeds), "data": list(data),
-               "eval": list(eval_dirs), "table": summarise(results)}
+               "eval": list(eval_dirs), "missing": missing, "table": summarise(results)}
     Path(out).mkdir(parents=True, exist_ok=True)
     (Path(out) / "ablations.json").write_text(json.dumps(summary, indent=1))
     return summary
@@ -163,8 +178,10 @@ def format_table(summary: dict) -> str:
     for name, v in table.items():
         lines.append(f"| {name} | {cell(v['ov_f'])} | " + " | ".join(cell(v["per_scenario"][s]) for s in scenarios)
                      + f" | {len(v['seeds'])} |")
+    if summary.get("missing"):
+        lines.append(f"\nnot run yet: {', '.join(summary['missing'])}")
     return "\n".join(lines)
 
 
-__all__ = ["KNOCKOUTS", "RECIPES", "VARIANTS", "format_table", "knock_out", "run_ablations", "run_one", "summarise",
-           "variant_config"]
+__all__ = ["KNOCKOUTS", "RECIPES", "VARIANTS", "finished", "format_table", "knock_out", "run_ablations", "run_one",
+           "summarise", "variant_config"]
