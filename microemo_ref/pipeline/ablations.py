@@ -92,10 +92,9 @@ def run_one(name: str, seed: int, data: Sequence[str], eval_dirs: Sequence[str],
     model = load_checkpoint(checkpoint, load_llm(llm))
     rows = answer_all(model, eval_dirs, max_new_tokens=plan["max_new_tokens"])
     report = score(rows, similarity=recipe == "full")
-    result = {"variant": name, "seed": seed, "recipe": recipe, "train": asdict(cfg),
-              "ov_f": report["ov"]["f"], "per_scenario": {s: v["f"] for s, v in report["per_scenario"].items()},
-              "clue_recall": report["clue_recall"] if recipe == "full" else None,
-              "coverage": report["ov"]["coverage"], "clips": report["clips"], "answers": report["answers"]}
+    result = _with_label_scores({"variant": name, "seed": seed, "recipe": recipe, "train": asdict(cfg),
+                                 "clue_recall": report["clue_recall"] if recipe == "full" else None,
+                                 "clips": report["clips"], "answers": report["answers"]})
     with atomic_path(folder / "result.json") as tmp:  # a run killed here leaves no result, so it is run again
         tmp.write_text(json.dumps(result, indent=1))
     return result
