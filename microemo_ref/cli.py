@@ -257,7 +257,9 @@ def _print_scores(report: dict) -> None:
     for name, s in [("overall", report["ov"]), *report["per_scenario"].items()]:
         print(f"{name:12s} {s['precision']:6.3f} {s['recall']:6.3f} {s['f']:6.3f} {s['coverage']:9.3f} {s['samples']:4d}")
     if report["clue_recall"] is not None:
-        print(f"clue recall (micro-expressions, time within 0.3 s and utterance named): {report['clue_recall']:.3f}")
+        per = ", ".join(f"{k} {v:.3f}" for k, v in report.get("clue_recall_per_scenario", {}).items())
+        print(f"clue recall (micro-expressions, time within 0.3 s and utterance named): {report['clue_recall']:.3f}"
+              + (f" ({per})" if per else ""))
     print(f"grounded (only measured times cited): {report['grounded']:.3f}")
     print(f"explanation similarity to gold (proxy, {report['similarity']['proxy']}): {report['similarity']['mean']:.3f}")
     j = report["judge"]
@@ -279,13 +281,13 @@ def cmd_rescore(args: argparse.Namespace) -> int:
         raise ValueError(f"{path} is not a JSON report ({err})") from None
     if not isinstance(report, dict) or not report.get("answers"):
         raise ValueError(f"{path} has no answers to score again (write one with 'microemo-ref evaluate DIR --json')")
-    before = report.get("ov", {}).get("f")
+    before, clues_before = report.get("ov", {}).get("f"), report.get("clue_recall")
     report = rescore(report)
     out = Path(args.out or path)
     with atomic_path(out) as tmp:
         tmp.write_text(json.dumps(report, indent=1) + "\n")
-    print(f"{report['clips']} answers in {path} scored again with the current lexicon; OV F {before} -> "
-          f"{report['ov']['f']}; written to {out}")
+    print(f"{report['clips']} answers in {path} scored again with the current lexicon and clue rule; OV F {before} -> "
+          f"{report['ov']['f']}, clue recall {clues_before} -> {report['clue_recall']}; written to {out}")
     _print_scores(report)
     return 0
 
@@ -398,7 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="switch these parts of the trained model off at inference (reliance, not an ablation)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
-    p = sub.add_parser("rescore", help="score a saved evaluate --json report again (after the lexicon changed)")
+    p = sub.add_parser("rescore", help="score a saved evaluate --json report again (after the lexicon or the clue rule changed)")
     p.add_argument("report")
     p.add_argument("--out", help="write here instead of over REPORT")
     p.set_defaults(func=cmd_rescore)

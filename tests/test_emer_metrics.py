@@ -59,6 +59,9 @@ def test_clue_recall_needs_time_and_utterance_in_one_sentence():
     assert not clue_recalled(text, 5.2, 3)  # wrong utterance
     assert not clue_recalled("Utterance 3 is calm. At 5.2 s the brows rise.", 5.2, 2)  # split across sentences
     assert clue_recalled("A flicker at 5.0-5.4 s in utterance 3.", 5.2, 2)
+    # An utterance's span holds the apex but does not say when the flash came.
+    assert not clue_recalled("A micro-expression appears during utterance 3 (4.1-6.0 s).", 5.2, 2)
+    assert clue_recalled("A flicker in utterance 3 (4.9-5.5 s).", 5.2, 2)      # 0.6 s: twice the tolerance
     assert clue_recall([text, "nothing"], [[{"apex_s": 5.2, "utterance": 2}], [{"apex_s": 1.0, "utterance": None}]]) == 0.5
 
 

@@ -221,13 +221,17 @@ def test_cli_evaluate_json(tiny_llm_dir, example_dir, tmp_path, capsys):
     assert main(["evaluate", str(example_dir), "--judge", "replay:/nowhere.jsonl"]) == 2
     assert "/nowhere.jsonl: no judge cache to replay" in capsys.readouterr().err
 
-    # rescore: the saved answers scored again; a noun answer ("sadness") earns the sad head
+    # rescore: the saved answers scored again; a noun answer ("sadness") earns the sad head, and
+    # an explanation that cites the flash's time and utterance earns its clue
     out["answers"][0]["labels"] = ["sadness"]
+    cue = out["answers"][0]["cues"][0]
+    where = "" if cue["utterance"] is None else f" during utterance {cue['utterance'] + 1}"
+    out["answers"][0]["explanation"] = f"A flash at {cue['apex_s']} s{where}."
     report = tmp_path / "report.json"
     report.write_text(json.dumps(out))
     assert main(["rescore", str(report), "--out", str(tmp_path / "again.json")]) == 0
     again = json.loads((tmp_path / "again.json").read_text())
-    assert again["ov"]["f"] == 1.0 and again["per_scenario"]["concealed"]["f"] == 1.0
+    assert again["ov"]["f"] == 1.0 and again["per_scenario"]["concealed"]["f"] == 1.0 and again["clue_recall"] == 1.0
     assert again["similarity"] == out["similarity"] and again["answers"] == out["answers"]
     assert json.loads(report.read_text()) == out  # --out leaves the report as it was
     capsys.readouterr()
@@ -356,3 +360,29 @@ def test_accelerate_launch_two_cpu_processes(tiny_llm_dir, example_dir, tmp_path
     record = json.loads((out / "checkpoint" / "checksum.json").read_text())
     assert record["processes"] == 2 and record["history"][0]["examples"] == 2
     load_checkpoint(out / "checkpoint", load_llm(tiny_llm_dir))
+
+
+def test_a_cache_of_another_version_is_refused_and_measured_again(example_dir, tmp_path):
+    """A cache written by an older spotter carries the old events: loading it fails with the fix
+    in the message, and `cache_folder` measures the clip again."""
+    import json
+    import shutil
+
+    import numpy as np
+
+    from microemo_ref.pipeline.dataset import VERSION, cache_folder, cache_version
+
+    for f in example_dir.glob(f"{SAMPLE}.*"):
+        shutil.copy(f, tmp_path / f.name)
+    path = tmp_path / f"{SAMPLE}.evidence.npz"
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(str(arrays.pop("meta")))
+    meta["version"] = VERSION - 1
+    np.savez_compressed(path, meta=np.array(json.dumps(meta)), **arrays)
+    assert cache_version(path) == VERSION - 1
+    with pytest.raises(ValueError, match=f"cache version {VERSION - 1}, expected {VERSION}.*microemo-ref cache"):
+        load_example(path)
+    assert cache_folder(tmp_path) == [path]
+    assert cache_version(path) == VERSION
+    assert load_example(path).events == load_example(example_dir / path.name).events

@@ -127,3 +127,49 @@ def test_face_crops_are_aligned():
         noses = np.array([fm.landmarks(np.ascontiguousarray(c))[6, :2] for c in crops[::8]])
     # The head moves by up to 6 px and 3 degrees in the frames; in the crops the nose bridge stays put.
     assert np.ptp(noses, axis=0).max() < 1.5
+
+
+def _signal(transient: np.ndarray) -> "RegionSignal":
+    from microemo_ref.face.spotting import RegionSignal
+
+    n = len(transient)
+    return RegionSignal(np.full(n, 0.1), transient, np.zeros((n, 2, 2)), np.array([-1.0, 1.0]))
+
+
+def test_transient_runs_of_two_frames_count_in_spotter_v2():
+    """A flash that clears the transient threshold for 2 frames is a micro event for v2
+    (``min_frames_brief=2``) and noise for v1 (3 frames)."""
+    from dataclasses import replace
+
+    from microemo_ref.face.spotting import SpotConfig, spot_events
+
+    rng = np.random.default_rng(0)
+    brief = 0.05 + 0.005 * rng.standard_normal(100)
+    brief[50:52] = 1.0                                      # 2 frames, far above the noise
+    signals = {"inner_brows": _signal(brief)}
+    (event,) = spot_events(signals, 25.0)
+    assert event.type == "micro" and event.apex in (50, 51) and event.regions == ("inner_brows",)
+    assert spot_events(signals, 25.0, cfg=replace(SpotConfig(), min_frames_brief=3)) == []
+
+
+def test_sided_mouth_corners_keep_a_one_sided_pull_whole():
+    """Contempt pulls one corner. Averaged over both corners its transient signal is d / sqrt(2);
+    measured per side (v2), the larger side keeps d."""
+    from dataclasses import replace
+
+    from microemo_ref.face.motion import RegionMotion
+    from microemo_ref.face.regions import NOSE_BRIDGE
+    from microemo_ref.face.spotting import SpotConfig, region_signals
+
+    n = 60
+    template = np.zeros((478, 2))
+    template[NOSE_BRIDGE[0]] = (128, 100)
+    template[61], template[291] = (100, 170), (156, 170)    # image-left and image-right corner
+    points = np.zeros((n, 2, 2))
+    points[28:34, 0, 0] = -1.5                              # the left corner pulls out for 6 frames
+    motion = RegionMotion({"mouth_corners": points}, np.ones(n, bool), np.zeros(n, bool), np.zeros(n), 25.0,
+                          template, [0])
+    both = region_signals(motion, replace(SpotConfig(), sided=()))["mouth_corners"].transient
+    sided = region_signals(motion, SpotConfig())["mouth_corners"].transient
+    assert both.max() > 0.5
+    np.testing.assert_allclose(sided, np.sqrt(2) * both, atol=1e-9)

@@ -6,7 +6,9 @@ checked without a judge. **Our rule** for a facial cue (e.g. a micro-expression 
 t_a in utterance k): the explanation recalls it when one of its sentences
 
 * mentions a time within ``tolerance_s`` of t_a: a single time ("5.2 s", "at 5.2 seconds")
-  within the tolerance, or a range ("5.0-5.4 s") that comes within the tolerance of t_a; and
+  within the tolerance, or a range ("5.0-5.4 s") that comes within the tolerance of t_a and
+  is at most twice the tolerance long (0.6 s; a micro-expression lasts at most 0.5 s), so
+  that an utterance's span ("utterance 3 (4.1-6.0 s)") does not pass for the cue's time; and
 * names "utterance k" (when the cue lies in an utterance).
 
 It is a proxy: it checks where and when, not whether the cue was described correctly.
@@ -34,7 +36,8 @@ def mentioned_times(text: str) -> list[tuple[float, float]]:
 
 
 def cites(sentence: str, time_s: float, utterance: int | None, tolerance_s: float) -> bool:
-    near = any(a - tolerance_s <= time_s <= b + tolerance_s for a, b in mentioned_times(sentence))
+    near = any(a - tolerance_s <= time_s <= b + tolerance_s and b - a <= 2 * tolerance_s + 1e-9
+               for a, b in mentioned_times(sentence))
     names = utterance is None or re.search(rf"\butterance\s+{utterance + 1}\b", sentence, re.IGNORECASE)
     return bool(near and names)
 

@@ -29,7 +29,7 @@ from microemo_ref.pipeline.cues import Readout, cue_text
 from microemo_ref.pipeline.evidence import Evidence, encoder_inputs, gather_evidence
 from microemo_ref.text.utterances import transcript_lines
 
-VERSION = 1
+VERSION = 2  # cache format; 2: spotter v2 (2-frame transient runs, sided mouth corners) changed the events
 SUFFIX = ".evidence.npz"
 
 
@@ -116,7 +116,8 @@ def load_example(path: str | Path, readout: Readout | None = None) -> Example:
     with np.load(path) as z:
         meta = json.loads(str(z["meta"]))
         if meta.get("version") != VERSION:
-            raise ValueError(f"{path}: cache version {meta.get('version')}, expected {VERSION}; delete it to re-measure")
+            raise ValueError(f"{path}: cache version {meta.get('version')}, expected {VERSION}; "
+                             "run `microemo-ref cache` on its folder to measure it again")
         t = {k: torch.from_numpy(z[k]) for k in z.files if k != "meta"}
     x = EncoderInputs(duration=meta["duration"], images=t["images"].float() / 255.0, frame_times=t["frame_times"],
                       utterances=[(u[0], u[1]) for u in meta["utterances"]],
@@ -129,12 +130,22 @@ def load_example(path: str | Path, readout: Readout | None = None) -> Example:
     return Example(meta["name"], x, transcript_lines(utts), cues, meta["answer"], meta["truth"], meta["events"])
 
 
+def cache_version(path: str | Path) -> int | None:
+    """The format version of a cached example (None if it cannot be read)."""
+    try:
+        with np.load(path) as z:
+            return json.loads(str(z["meta"])).get("version")
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 def cache_folder(folder: str | Path, progress: Callable[[str], None] | None = None) -> list[Path]:
-    """Cache every ``*.mp4`` under ``folder`` (recursively) that has no current cache yet."""
+    """Cache every ``*.mp4`` under ``folder`` (recursively) that has no current cache yet
+    (a cache of another version, or one that cannot be read, is measured again)."""
     done = []
     for video in sorted(Path(folder).rglob("*.mp4")):
         out = video.with_name(video.stem + SUFFIX)
-        if not out.is_file():
+        if not out.is_file() or cache_version(out) != VERSION:
             cache_example(video)
             if progress:
                 progress(f"measured {video.name}")
@@ -142,5 +153,5 @@ def cache_folder(folder: str | Path, progress: Callable[[str], None] | None = No
     return done
 
 
-__all__ = ["Example", "SUFFIX", "cache_example", "cache_folder", "describe", "event_from_json", "find_examples",
-           "gold_answer", "load_example"]
+__all__ = ["Example", "SUFFIX", "VERSION", "cache_example", "cache_folder", "cache_version", "describe",
+           "event_from_json", "find_examples", "gold_answer", "load_example"]

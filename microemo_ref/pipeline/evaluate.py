@@ -132,10 +132,24 @@ def label_scores(rows: list[dict]) -> dict:
             "errors": error_summary(rows)}
 
 
+def clue_score(rows: list[dict]) -> float | None:
+    """Clue recall over the rows with micro-expression cues (None when no row has one)."""
+    cued = [r for r in rows if r["cues"]]
+    return round(clue_recall([r["explanation"] for r in cued], [r["cues"] for r in cued]), 4) if cued else None
+
+
+def clue_scores(rows: list[dict]) -> dict:
+    """Clue recall over every row with cues, and per scenario (issue #6's target is on concealed clips)."""
+    scenarios = sorted({r["scenario"] for r in rows if r["cues"]})
+    return {"clue_recall": clue_score(rows),
+            "clue_recall_per_scenario": {s: clue_score([r for r in rows if r["scenario"] == s]) for s in scenarios}}
+
+
 def rescore(report: dict) -> dict:
-    """A saved report with its label scores recomputed from its answers by the current lexicon
-    (after the lexicon changed, say). Everything else (similarity, judge, timings) is kept."""
-    return {**report, **label_scores(report["answers"])}
+    """A saved report with its label scores and clue recall recomputed from its answers by the
+    current lexicon and clue rule (after either changed). Everything else (similarity, judge,
+    timings) is kept."""
+    return {**report, **label_scores(report["answers"]), **clue_scores(report["answers"])}
 
 
 def score(rows: list[dict], judge: Judge | None = None, similarity: bool = True) -> dict:
@@ -151,14 +165,12 @@ def score(rows: list[dict], judge: Judge | None = None, similarity: bool = True)
         for r, sim in zip(rows, explanation_similarity([r["explanation"] for r in rows],
                                                        [r["gold_explanation"] for r in rows])):
             r["similarity"] = sim
-    concealed = [r for r in rows if r["cues"]]
     labels = label_scores(rows)
     return {
         "clips": len(rows),
         "ov": labels["ov"],
         "per_scenario": labels["per_scenario"],
-        "clue_recall": (round(clue_recall([r["explanation"] for r in concealed], [r["cues"] for r in concealed]), 4)
-                        if concealed else None),
+        **clue_scores(rows),
         "grounded": round(sum(not r["ungrounded"] for r in rows) / len(rows), 4),  # answers citing only measured times
         "similarity": ({"proxy": "MiniLM-L6 cosine to the gold explanation",
                         "mean": _mean([r["similarity"] for r in rows]),
@@ -181,5 +193,5 @@ def evaluate(model: MicroEmo, folders: Sequence[str | Path], *, limit: int | Non
     return {**score(rows, judge, similarity), "seconds": seconds}
 
 
-__all__ = ["answer_all", "confusion", "error_summary", "evaluate", "failure_kind", "label_scores", "micro_cues",
-           "nearest_micro", "rescore", "score", "spotted"]
+__all__ = ["answer_all", "clue_score", "clue_scores", "confusion", "error_summary", "evaluate", "failure_kind",
+           "label_scores", "micro_cues", "nearest_micro", "rescore", "score", "spotted"]
