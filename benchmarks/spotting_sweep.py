@@ -28,12 +28,9 @@ from pathlib import Path
 import numpy as np
 
 from microemo_ref.config import cache_dir
-from microemo_ref.face.local_branch import _speech
-from microemo_ref.face.motion import measure_motion
+from microemo_ref.face.local_branch import extract_local
 from microemo_ref.face.spotting import SpotConfig, region_signals, spot_events
-from microemo_ref.face.tracking import track_face
 from microemo_ref.io.casme import events_from_truth
-from microemo_ref.io.video import iter_frames, probe_video
 from microemo_ref.metrics.spotting import score_spotting
 from microemo_ref.pipeline.evaluate import nearest_micro
 
@@ -53,14 +50,11 @@ def measured(video: Path, cache: Path) -> tuple:
     path = cache / (video.stem + ".motion.pkl")
     if path.is_file():
         return pickle.loads(path.read_bytes())
-    info = probe_video(video)
-    track = track_face((f for _, f in iter_frames(video)), info.fps, source=video)
-    motion = measure_motion((f for _, f in iter_frames(video, grey=True)), track)
-    speaking, _ = _speech(video, track.n_frames, info.fps, None)
+    ev = extract_local(video)          # spots with the default setting too, which costs little
     tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(pickle.dumps((motion, speaking)))
+    tmp.write_bytes(pickle.dumps((ev.motion, ev.speaking)))
     tmp.replace(path)
-    return motion, speaking
+    return ev.motion, ev.speaking
 
 
 def scores(clips: list[tuple], cfg: SpotConfig) -> dict:
