@@ -261,6 +261,8 @@ def _print_scores(report: dict) -> None:
         print(f"clue recall (micro-expressions, time within 0.3 s and utterance named): {report['clue_recall']:.3f}"
               + (f" ({per})" if per else ""))
     print(f"grounded (only measured times cited): {report['grounded']:.3f}")
+    if report.get("flashes_grounded") is not None:
+        print(f"flashes grounded (every flash claimed has a spotted micro event): {report['flashes_grounded']:.3f}")
     print(f"explanation similarity to gold (proxy, {report['similarity']['proxy']}): {report['similarity']['mean']:.3f}")
     j = report["judge"]
     print(f"LLM judge: {j['reason']}" if j["judge"] == "unavailable" else

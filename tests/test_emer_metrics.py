@@ -103,3 +103,15 @@ def test_failure_kinds_by_hand():
     assert failure_kind(rows[1]) == "partly right"
     assert error_summary(rows) == {"concealed": {"partly right": 1, "right": 1}}
     assert confusion(rows) == {"sad": {"sad": 2, "happy": 1}}
+
+
+def test_a_flash_needs_a_spotted_micro_event():
+    from microemo_ref.metrics.clues import unsupported_flashes
+
+    text = ("At 1.8 s the face shows a smile. Around 6.9 s there is a brief flash of a one-sided mouth corner. "
+            "A micro-expression appears during utterance 2.")
+    # no micro event spotted: both flash sentences are claims the evidence lacks; the smile is not a flash
+    assert unsupported_flashes(text, []) == ["Around 6.9 s there is a brief flash of a one-sided mouth corner.",
+                                             "A micro-expression appears during utterance 2."]
+    assert unsupported_flashes(text, [6.7]) == []          # within 0.3 s; the timeless one passes
+    assert unsupported_flashes(text, [6.5]) == ["Around 6.9 s there is a brief flash of a one-sided mouth corner."]

@@ -218,6 +218,7 @@ def test_cli_evaluate_json(tiny_llm_dir, example_dir, tmp_path, capsys):
     assert out["answers"][0]["gold"] == ["sad", "hurt", "gloomy"]
     assert -1.0 <= out["similarity"]["mean"] <= 1.0 and out["answers"][0]["similarity"] == out["similarity"]["mean"]
     assert out["judge"]["judge"] == "unavailable" and out["judge"]["clue_overlap"] is None
+    assert out["flashes_grounded"] in (0.0, 1.0) and isinstance(out["answers"][0]["unsupported_flashes"], list)
     assert main(["evaluate", str(example_dir), "--judge", "replay:/nowhere.jsonl"]) == 2
     assert "/nowhere.jsonl: no judge cache to replay" in capsys.readouterr().err
 
@@ -232,6 +233,7 @@ def test_cli_evaluate_json(tiny_llm_dir, example_dir, tmp_path, capsys):
     assert main(["rescore", str(report), "--out", str(tmp_path / "again.json")]) == 0
     again = json.loads((tmp_path / "again.json").read_text())
     assert again["ov"]["f"] == 1.0 and again["per_scenario"]["concealed"]["f"] == 1.0 and again["clue_recall"] == 1.0
+    assert again["flashes_grounded"] == 1.0 and again["answers"][0]["unsupported_flashes"] == []  # the flash was spotted
     assert again["similarity"] == out["similarity"] and again["answers"] == out["answers"]
     assert json.loads(report.read_text()) == out  # --out leaves the report as it was
     capsys.readouterr()

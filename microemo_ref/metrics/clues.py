@@ -83,4 +83,32 @@ def ungrounded_times(explanation: str, measured: Sequence[tuple[float, float]],
     return [(a, b) for a, b in mentioned_times(explanation) if not (near(a) and near(b))]
 
 
-__all__ = ["clue_recall", "clue_recalled", "measured_spans", "mentioned_times", "sentences_citing", "ungrounded_times"]
+#: Words that describe a brief facial event: a sentence with one claims a micro-expression.
+FLASH = re.compile(r"\b(?:flash(?:es|ed)?|flicker\w*|micro-?expressions?)\b", re.IGNORECASE)
+
+
+def unsupported_flashes(explanation: str, micro_apexes: Sequence[float], tolerance_s: float = 0.3) -> list[str]:
+    """Sentences that claim a flash (a micro-expression) that no spotted micro event backs.
+
+    :func:`ungrounded_times` passes a flash placed at the time of *any* measured event (a
+    smile's apex, say). Here a flash sentence needs a spotted micro event: it is unsupported
+    when none was spotted, or when it cites times and none lies within ``tolerance_s`` of a
+    spotted apex. A flash sentence without a time cannot be placed; it passes when any micro
+    event was spotted.
+    """
+    out = []
+    for sentence in SENTENCE.split(explanation):
+        if not FLASH.search(sentence):
+            continue
+        times = mentioned_times(sentence)
+        if times:
+            backed = any(a - tolerance_s <= t <= b + tolerance_s for t in micro_apexes for a, b in times)
+        else:
+            backed = bool(micro_apexes)
+        if not backed:
+            out.append(sentence.strip())
+    return out
+
+
+__all__ = ["clue_recall", "clue_recalled", "measured_spans", "mentioned_times", "sentences_citing", "ungrounded_times",
+           "unsupported_flashes"]

@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from microemo_ref.metrics.clues import clue_recall, measured_spans, ungrounded_times
+from microemo_ref.metrics.clues import clue_recall, measured_spans, ungrounded_times, unsupported_flashes
 from microemo_ref.metrics.emotion_sets import heads, ov_scores
 from microemo_ref.metrics.judge import Judge
 from microemo_ref.metrics.similarity import explanation_similarity
@@ -44,11 +44,13 @@ def answer_all(model: MicroEmo, folders: Sequence[str | Path], *, limit: int | N
         explanation, labels = parse_labels(answer)
         measured = measured_spans(ex.events or [], ex.inputs.utterances)
         cues = micro_cues(ex.truth)
+        micro_apexes = [e["apex_s"] for e in ex.events or [] if e["type"] == "micro"]
         rows.append({"name": ex.name, "scenario": ex.truth["scenario"], "gold": ex.truth["labels"],
                      "labels": labels, "explanation": explanation, "gold_explanation": ex.truth["explanation"],
                      "cues": cues, "ungrounded": ungrounded_times(explanation, measured),
                      "surface": sorted({e["emotion"] for e in ex.truth["events"] if e["kind"] == "macro"}),
-                     "spotted": [spotted(c["apex_s"], ex.events) for c in cues]})
+                     "spotted": [spotted(c["apex_s"], ex.events) for c in cues], "micro_apexes": micro_apexes,
+                     "unsupported_flashes": unsupported_flashes(explanation, micro_apexes)})
         if progress:
             progress(f"{ex.name}: {labels} (gold {ex.truth['labels']})")
     if not rows:
@@ -145,11 +147,23 @@ def clue_scores(rows: list[dict]) -> dict:
             "clue_recall_per_scenario": {s: clue_score([r for r in rows if r["scenario"] == s]) for s in scenarios}}
 
 
+def flash_scores(rows: list[dict]) -> dict:
+    """Share of answers whose every flash sentence has a spotted micro event behind it
+    (:func:`~microemo_ref.metrics.clues.unsupported_flashes`); None for rows saved before the
+    spotted apexes were kept."""
+    if not all("micro_apexes" in r for r in rows):
+        return {"flashes_grounded": None}
+    for r in rows:
+        r["unsupported_flashes"] = unsupported_flashes(r["explanation"], r["micro_apexes"])
+    return {"flashes_grounded": round(sum(not r["unsupported_flashes"] for r in rows) / len(rows), 4)}
+
+
 def rescore(report: dict) -> dict:
-    """A saved report with its label scores and clue recall recomputed from its answers by the
-    current lexicon and clue rule (after either changed). Everything else (similarity, judge,
-    timings) is kept."""
-    return {**report, **label_scores(report["answers"]), **clue_scores(report["answers"])}
+    """A saved report with its label scores, clue recall and flash check recomputed from its
+    answers by the current lexicon and rules (after either changed). Everything else
+    (similarity, judge, timings) is kept."""
+    return {**report, **label_scores(report["answers"]), **clue_scores(report["answers"]),
+            **flash_scores(report["answers"])}
 
 
 def score(rows: list[dict], judge: Judge | None = None, similarity: bool = True) -> dict:
@@ -172,6 +186,7 @@ def score(rows: list[dict], judge: Judge | None = None, similarity: bool = True)
         "per_scenario": labels["per_scenario"],
         **clue_scores(rows),
         "grounded": round(sum(not r["ungrounded"] for r in rows) / len(rows), 4),  # answers citing only measured times
+        **flash_scores(rows),
         "similarity": ({"proxy": "MiniLM-L6 cosine to the gold explanation",
                         "mean": _mean([r["similarity"] for r in rows]),
                         "per_scenario": {s: _mean([r["similarity"] for r in rs]) for s, rs in sorted(per_scenario.items())}}
@@ -194,4 +209,4 @@ def evaluate(model: MicroEmo, folders: Sequence[str | Path], *, limit: int | Non
 
 
 __all__ = ["answer_all", "clue_score", "clue_scores", "confusion", "error_summary", "evaluate", "failure_kind",
-           "label_scores", "micro_cues", "nearest_micro", "rescore", "score", "spotted"]
+           "flash_scores", "label_scores", "micro_cues", "nearest_micro", "rescore", "score", "spotted"]
