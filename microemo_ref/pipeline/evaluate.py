@@ -44,13 +44,12 @@ def answer_all(model: MicroEmo, folders: Sequence[str | Path], *, limit: int | N
         explanation, labels = parse_labels(answer)
         measured = measured_spans(ex.events or [], ex.inputs.utterances)
         cues = micro_cues(ex.truth)
-        micro_apexes = [e["apex_s"] for e in ex.events or [] if e["type"] == "micro"]
+        micro_apexes = [e["apex_s"] for e in ex.events or [] if e["type"] == "micro"]  # flash_scores reads them
         rows.append({"name": ex.name, "scenario": ex.truth["scenario"], "gold": ex.truth["labels"],
                      "labels": labels, "explanation": explanation, "gold_explanation": ex.truth["explanation"],
                      "cues": cues, "ungrounded": ungrounded_times(explanation, measured),
                      "surface": sorted({e["emotion"] for e in ex.truth["events"] if e["kind"] == "macro"}),
-                     "spotted": [spotted(c["apex_s"], ex.events) for c in cues], "micro_apexes": micro_apexes,
-                     "unsupported_flashes": unsupported_flashes(explanation, micro_apexes)})
+                     "spotted": [spotted(c["apex_s"], ex.events) for c in cues], "micro_apexes": micro_apexes})
         if progress:
             progress(f"{ex.name}: {labels} (gold {ex.truth['labels']})")
     if not rows:
