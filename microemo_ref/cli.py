@@ -88,6 +88,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     result = run_emer(video, model)
     print(f"  {result.explanation}")
     print(f"  emotions: {', '.join(result.labels) or '(none parsed)'}")
+    _print_removed(result.removed)
     print(f"  time: measure {result.seconds['measure']:.1f} s, encode + generate {result.seconds['encode_and_generate']:.1f} s")
     return 0
 
@@ -216,7 +217,7 @@ def cmd_emer(args: argparse.Namespace) -> int:
     t = time.perf_counter()
     model = _load_model(args)
     load_s = time.perf_counter() - t
-    result = run_emer(args.video, model, subtitles=subtitles)
+    result = run_emer(args.video, model, subtitles=subtitles, grounding_guard=not args.no_guard)
     result.seconds["load"] = round(load_s, 2)
     if args.json:
         print(json.dumps(result.to_json(), indent=1))
@@ -225,10 +226,19 @@ def cmd_emer(args: argparse.Namespace) -> int:
     for note in result.notes:
         print(f"  note: {note}")
     print(f"  measured {result.cues}")
-    print(f"\n{result.explanation}\n\nEmotions: {', '.join(result.labels) or '(none parsed)'}")
+    print(f"\n{result.explanation or '(every sentence claimed what the evidence lacks)'}\n\n"
+          f"Emotions: {', '.join(result.labels) or '(none parsed)'}")
+    _print_removed(result.removed, dropped=not args.no_guard)
     print(f"\n  time: load {load_s:.1f} s, measure {result.seconds['measure']:.1f} s, "
           f"encode + generate {result.seconds['encode_and_generate']:.1f} s")
     return 0
+
+
+def _print_removed(removed: list[dict], dropped: bool = True) -> None:
+    if removed:
+        print(f"\n  {'dropped' if dropped else 'unsupported'} (claims the evidence lacks):")
+    for p in removed:
+        print(f"    {p['sentence']}  [{'; '.join(p['reasons'])}]")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -263,6 +273,9 @@ def _print_scores(report: dict) -> None:
     print(f"grounded (only measured times cited): {report['grounded']:.3f}")
     if report.get("flashes_grounded") is not None:
         print(f"flashes grounded (every flash claimed has a spotted micro event): {report['flashes_grounded']:.3f}")
+    if report.get("claims_grounded") is not None:
+        print(f"claims grounded (times, flashes, speech and quotes all backed by the evidence): "
+              f"{report['claims_grounded']:.3f}")
     print(f"explanation similarity to gold (proxy, {report['similarity']['proxy']}): {report['similarity']['mean']:.3f}")
     j = report["judge"]
     print(f"LLM judge: {j['reason']}" if j["judge"] == "unavailable" else
@@ -388,6 +401,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("video")
     _subtitle_options(p)
     _model_options(p)
+    p.add_argument("--no-guard", action="store_true",
+                   help="keep sentences that claim what the evidence lacks (they are still listed)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_emer)
     p = sub.add_parser("evaluate", help="score MicroEmo on every clip with ground truth under DIR")

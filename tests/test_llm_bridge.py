@@ -219,6 +219,8 @@ def test_cli_evaluate_json(tiny_llm_dir, example_dir, tmp_path, capsys):
     assert -1.0 <= out["similarity"]["mean"] <= 1.0 and out["answers"][0]["similarity"] == out["similarity"]["mean"]
     assert out["judge"]["judge"] == "unavailable" and out["judge"]["clue_overlap"] is None
     assert out["flashes_grounded"] in (0.0, 1.0) and isinstance(out["answers"][0]["unsupported_flashes"], list)
+    assert out["claims_grounded"] in (0.0, 1.0) and isinstance(out["answers"][0]["unsupported"], list)
+    assert len(out["answers"][0]["evidence"]["utterances"][0]) == 3  # start, end, words: what rescore checks quotes against
     assert main(["evaluate", str(example_dir), "--judge", "replay:/nowhere.jsonl"]) == 2
     assert "/nowhere.jsonl: no judge cache to replay" in capsys.readouterr().err
 
@@ -234,6 +236,7 @@ def test_cli_evaluate_json(tiny_llm_dir, example_dir, tmp_path, capsys):
     again = json.loads((tmp_path / "again.json").read_text())
     assert again["ov"]["f"] == 1.0 and again["per_scenario"]["concealed"]["f"] == 1.0 and again["clue_recall"] == 1.0
     assert again["flashes_grounded"] == 1.0 and again["answers"][0]["unsupported_flashes"] == []  # the flash was spotted
+    assert again["claims_grounded"] == 1.0 and again["answers"][0]["unsupported"] == []
     assert again["similarity"] == out["similarity"] and again["answers"] == out["answers"]
     assert json.loads(report.read_text()) == out  # --out leaves the report as it was
     capsys.readouterr()

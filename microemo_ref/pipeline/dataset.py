@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +47,7 @@ class Example:
     answer: str | None  # gold answer, None for clips without ground truth
     truth: dict | None
     events: list[dict] | None = None  # spotted facial events (to_json form), None without a face
+    utterances: list[tuple[float, float, str]] = field(default_factory=list)  # start, end, words ("" if none)
 
 
 def evidence_arrays(ev: Evidence, cfg: VisualEncoderConfig) -> dict[str, np.ndarray]:
@@ -127,7 +128,8 @@ def load_example(path: str | Path, readout: Readout | None = None) -> Example:
     events = None if meta["events"] is None else [event_from_json(e) for e in meta["events"]]
     dynamics = t["dynamics"].numpy() if "dynamics" in t else None
     cues = cue_text(events, meta["fps"], utts, meta["voice"], dynamics, readout)  # rebuilt: the wording may change, the measures not
-    return Example(meta["name"], x, transcript_lines(utts), cues, meta["answer"], meta["truth"], meta["events"])
+    return Example(meta["name"], x, transcript_lines(utts), cues, meta["answer"], meta["truth"], meta["events"],
+                   [(u.start, u.end, u.text) for u in utts])
 
 
 def cache_version(path: str | Path) -> int | None:

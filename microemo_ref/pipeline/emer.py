@@ -10,7 +10,10 @@ The whole pipeline of the reconstruction, one call:
 
 The result also carries the evidence the answer could draw on (spotted events, utterances,
 notes on what was missing) and a summary of where each utterance's video Q-Former looked, so
-every claim in the explanation can be checked against what was measured.
+every claim in the explanation can be checked against what was measured. By default that check
+is also applied (:mod:`microemo_ref.metrics.grounding`): sentences that claim a time, a flash or
+speech the evidence lacks are dropped from the explanation and listed, with their reasons, in
+``removed``; ``raw_explanation`` keeps the model's own words.
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from pathlib import Path
 
 from microemo_ref.io.clip import load_clip
 from microemo_ref.metrics.clues import measured_spans, ungrounded_times
+from microemo_ref.metrics.grounding import check_explanation, guard
 from microemo_ref.model.microemo import MicroEmo
 from microemo_ref.model.utterance_qformer import per_frame
 from microemo_ref.pipeline.dataset import describe
@@ -59,18 +63,22 @@ class EmerResult:
     cues: str  # the measured-cue line the LLM was given
     attention: list[dict]  # per span: where its video Q-Former looked most (seconds)
     notes: list[str] = field(default_factory=list)
-    ungrounded: list[tuple[float, float]] = field(default_factory=list)  # cited times nothing measured supports
+    ungrounded: list[tuple[float, float]] = field(default_factory=list)  # times the model cited that nothing measured supports
     seconds: dict[str, float] = field(default_factory=dict)  # time per stage
+    removed: list[dict] = field(default_factory=list)  # sentences the guard dropped, with their reasons
+    raw_explanation: str = ""  # the model's explanation before the guard
 
     def to_json(self) -> dict:
         return {"explanation": self.explanation, "labels": self.labels, "events": self.events,
                 "utterances": self.utterances, "cues": self.cues, "attention": self.attention,
-                "notes": self.notes, "ungrounded": [list(t) for t in self.ungrounded], "seconds": self.seconds}
+                "notes": self.notes, "ungrounded": [list(t) for t in self.ungrounded], "seconds": self.seconds,
+                "removed": self.removed, "raw_explanation": self.raw_explanation}
 
 
 def run_emer(video: str | Path, model: MicroEmo, *, subtitles: str | Path | None | str = "auto",
-             max_new_tokens: int = 224) -> EmerResult:
-    """Run the whole pipeline on one clip (see the module docstring)."""
+             max_new_tokens: int = 224, grounding_guard: bool = True) -> EmerResult:
+    """Run the whole pipeline on one clip (see the module docstring); ``grounding_guard=False``
+    returns the model's explanation as it is (the unsupported sentences are still listed)."""
     clock = {}
     t = time.perf_counter()
     clip = load_clip(video, subtitles=subtitles)
@@ -90,9 +98,16 @@ def run_emer(video: str | Path, model: MicroEmo, *, subtitles: str | Path | None
                               "end": round(span.end, 2), "peak_s": round(float(out.frames.times[int(row.argmax())]), 2)})
     events = [] if evidence.local is None else [e.to_json(clip.fps) for e in evidence.local.events]
     utts = [{"start": u.start, "end": u.end, "text": u.text, "source": u.source} for u in evidence.segmentation.utterances]
-    measured = measured_spans(events, evidence.segmentation.spans())
-    return EmerResult(explanation, labels, events, utts, cues, attention, evidence.notes,
-                      ungrounded_times(explanation, measured), {k: round(v, 2) for k, v in clock.items()})
+    spans = evidence.segmentation.spans()
+    removed = check_explanation(explanation, events, spans, [u["text"] for u in utts])
+    notes = list(evidence.notes)
+    kept = guard(explanation, removed) if grounding_guard else explanation
+    if grounding_guard and removed:
+        notes.append(f"grounding guard: dropped {len(removed)} of the explanation's sentences, which claim what "
+                     "the evidence lacks (see 'removed')")
+    return EmerResult(kept, labels, events, utts, cues, attention, notes,
+                      ungrounded_times(explanation, measured_spans(events, spans)),
+                      {k: round(v, 2) for k, v in clock.items()}, removed, explanation)
 
 
 __all__ = ["EmerResult", "default_checkpoint", "parse_labels", "run_emer"]

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from microemo_ref.metrics.clues import clue_recall, measured_spans, ungrounded_times, unsupported_flashes
 from microemo_ref.metrics.emotion_sets import heads, ov_scores
+from microemo_ref.metrics.grounding import check_explanation
 from microemo_ref.metrics.judge import Judge
 from microemo_ref.metrics.similarity import explanation_similarity
 from microemo_ref.model.microemo import MicroEmo
@@ -45,11 +46,14 @@ def answer_all(model: MicroEmo, folders: Sequence[str | Path], *, limit: int | N
         measured = measured_spans(ex.events or [], ex.inputs.utterances)
         cues = micro_cues(ex.truth)
         micro_apexes = [e["apex_s"] for e in ex.events or [] if e["type"] == "micro"]  # flash_scores reads them
+        evidence = {"events": [{k: e[k] for k in ("type", "onset_s", "apex_s", "offset_s")} for e in ex.events or []],
+                    "utterances": [list(u) for u in ex.utterances]}  # grounding_scores reads them
         rows.append({"name": ex.name, "scenario": ex.truth["scenario"], "gold": ex.truth["labels"],
                      "labels": labels, "explanation": explanation, "gold_explanation": ex.truth["explanation"],
                      "cues": cues, "ungrounded": ungrounded_times(explanation, measured),
                      "surface": sorted({e["emotion"] for e in ex.truth["events"] if e["kind"] == "macro"}),
-                     "spotted": [spotted(c["apex_s"], ex.events) for c in cues], "micro_apexes": micro_apexes})
+                     "spotted": [spotted(c["apex_s"], ex.events) for c in cues], "micro_apexes": micro_apexes,
+                     "evidence": evidence})
         if progress:
             progress(f"{ex.name}: {labels} (gold {ex.truth['labels']})")
     if not rows:
@@ -157,12 +161,25 @@ def flash_scores(rows: list[dict]) -> dict:
     return {"flashes_grounded": round(sum(not r["unsupported_flashes"] for r in rows) / len(rows), 4)}
 
 
+def grounding_scores(rows: list[dict]) -> dict:
+    """Share of answers of which every sentence is backed by the clip's evidence: times, flashes
+    and speech (:func:`~microemo_ref.metrics.grounding.check_explanation`, the check that
+    ``run_emer``'s guard applies); None for rows saved before the evidence was kept."""
+    if not all("evidence" in r for r in rows):
+        return {"claims_grounded": None}
+    for r in rows:
+        ev = r["evidence"]
+        r["unsupported"] = check_explanation(r["explanation"], ev["events"], [(a, b) for a, b, _ in ev["utterances"]],
+                                             [t for _, _, t in ev["utterances"]])
+    return {"claims_grounded": round(sum(not r["unsupported"] for r in rows) / len(rows), 4)}
+
+
 def rescore(report: dict) -> dict:
     """A saved report with its label scores, clue recall and flash check recomputed from its
     answers by the current lexicon and rules (after either changed). Everything else
     (similarity, judge, timings) is kept."""
     return {**report, **label_scores(report["answers"]), **clue_scores(report["answers"]),
-            **flash_scores(report["answers"])}
+            **flash_scores(report["answers"]), **grounding_scores(report["answers"])}
 
 
 def score(rows: list[dict], judge: Judge | None = None, similarity: bool = True) -> dict:
@@ -186,6 +203,7 @@ def score(rows: list[dict], judge: Judge | None = None, similarity: bool = True)
         **clue_scores(rows),
         "grounded": round(sum(not r["ungrounded"] for r in rows) / len(rows), 4),  # answers citing only measured times
         **flash_scores(rows),
+        **grounding_scores(rows),
         "similarity": ({"proxy": "MiniLM-L6 cosine to the gold explanation",
                         "mean": _mean([r["similarity"] for r in rows]),
                         "per_scenario": {s: _mean([r["similarity"] for r in rs]) for s, rs in sorted(per_scenario.items())}}
@@ -208,4 +226,4 @@ def evaluate(model: MicroEmo, folders: Sequence[str | Path], *, limit: int | Non
 
 
 __all__ = ["answer_all", "clue_score", "clue_scores", "confusion", "error_summary", "evaluate", "failure_kind",
-           "flash_scores", "label_scores", "micro_cues", "nearest_micro", "rescore", "score", "spotted"]
+           "flash_scores", "grounding_scores", "label_scores", "micro_cues", "nearest_micro", "rescore", "score", "spotted"]

@@ -1,0 +1,49 @@
+"""The grounding check and guard (microemo_ref.metrics.grounding), on answers the shipped model
+really wrote: over a silent real video, and with a quote from the wrong utterance."""
+from microemo_ref.metrics.grounding import check_explanation, guard, speech_problems
+
+# The model's answer over a real, silent video (the bundled Pexels clip, before the guard).
+SILENT = ('At 3.3 s the person says "Crystal", and the voice is fast and high-pitched. The face holds a smile '
+          '(lip corners pulled up, cheeks raised) through the story. During the speech (6.0-19.7 s, apex 18.6 s, '
+          'no speech), the face has a wrinkled nose with a lowered lip corner.')
+EVENTS = [{"type": "micro", "onset_s": 3.2, "apex_s": 3.3, "offset_s": 3.5},
+          {"type": "macro", "onset_s": 6.0, "apex_s": 12.9, "offset_s": 19.6}]
+
+
+def test_speech_over_silence_is_dropped():
+    problems = check_explanation(SILENT, EVENTS, [], [])
+    assert [p["sentence"][:12] for p in problems] == ["At 3.3 s the", "During the s"]
+    assert all(p["reasons"] == ["speech: no utterance was found"] for p in problems)
+    assert guard(SILENT, problems) == "The face holds a smile (lip corners pulled up, cheeks raised) through the story."
+
+
+def test_saying_nothing_was_heard_is_not_a_speech_claim():
+    assert speech_problems("There is no speech; the face alone carries it.", []) == []
+    assert speech_problems("Without a voice, the brows do the talking.", []) == ["speech: no utterance was found"]
+
+
+def test_quotes_must_be_the_named_utterances_words():
+    texts = ["Sure, whatever works for you.", "No, it is no trouble at all.", "It is okay, do not worry about it."]
+    # Held-out clip concealed_grace_hopper_s0100_001: the quote is utterance 2's, not 3's.
+    wrong = 'During utterance 3 ("No, it is no trouble at all."), around 6.4 s, there is a brief flash.'
+    assert speech_problems(wrong, texts) == ['quote "No, it is no trouble at all.": not the words of utterance 3']
+    assert speech_problems(wrong.replace("utterance 3", "utterance 2"), texts) == []
+    assert speech_problems('The person says "no trouble AT all"', texts) == []  # any utterance; case, punctuation
+    assert speech_problems('The person says "Happy birthday".', texts) == [
+        'quote "Happy birthday": not the words of any utterance']
+    assert speech_problems("In utterance 5 the voice drops.", texts) == ["utterance 5: there are only 3"]
+
+
+def test_words_found_by_voice_activity_cannot_be_quoted():
+    assert speech_problems("In utterance 1 the voice is even.", [""]) == []
+    assert speech_problems('In utterance 1 the person says "fine".', [""]) == [
+        'quote "fine": not the words of utterance 1']
+
+
+def test_times_and_flashes_are_checked_too():
+    text = "Around 2.0 s the brows rise. At 12.9 s there is a brief flash of the lips. At 3.3 s a flash crosses the face."
+    problems = check_explanation(text, EVENTS, [], [])
+    assert [p["reasons"] for p in problems] == [["time 2 s: nothing measured there"],
+                                                ["flash: no spotted micro-expression there"]]
+    assert guard(text, problems) == "At 3.3 s a flash crosses the face."
+    assert check_explanation("", EVENTS, [], []) == [] and guard("", []) == ""
