@@ -47,3 +47,24 @@ def test_times_and_flashes_are_checked_too():
                                                 ["flash: no spotted micro-expression there"]]
     assert guard(text, problems) == "At 3.3 s a flash crosses the face."
     assert check_explanation("", EVENTS, [], []) == [] and guard("", []) == ""
+
+
+def test_review_cases():
+    texts = ["Hi there.", "Fine, thanks.", "For you, anything."]
+    # a sentence break inside a quote does not hide a made-up quote
+    assert check_explanation('In utterance 2 the person says "Fine. Happy birthday."', [], [(0, 1)] * 3, texts)[0][
+        "reasons"] == ['quote "Fine. Happy birthday.": not the words of utterance 2']
+    # ... and '." ' ends a sentence
+    from microemo_ref.metrics.grounding import sentences
+    assert sentences('She says "Hi." She smiles.\nThen "Fine. Thanks." ok.') == [
+        'She says "Hi."', "She smiles.", 'Then "Fine. Thanks."', "ok."]
+    # statements of silence and idioms are not speech claims
+    for s in ["The person does not speak.", "Nothing is said; the face carries it.", "There is no audible speech.",
+              "In other words, the smile is polite.", "The brows tell a different story.", "The muscle tone relaxes.",
+              'The "polite smile" at 6.4 s looks forced.']:
+        assert speech_problems(s, []) == [], s
+    # quotes match whole words; single quotes count; lists of utterances are read
+    assert speech_problems('The person says "or you".', texts) == ['quote "or you": not the words of any utterance']
+    assert speech_problems("The word 'Hi' opens utterance 1.", texts) == []
+    assert speech_problems("In utterances 2 and 3 she says \"anything\".", texts) == []
+    assert speech_problems("In utterance 2, 3.1 s, the voice drops.", texts) == []  # 3.1 s is a time, not utterance 3

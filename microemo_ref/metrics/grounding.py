@@ -19,27 +19,50 @@ showed why the speech rule is needed: the model, trained on dialogues that alway
 wrote 'the person says "Crystal"' over silence. :func:`guard` drops the sentences that fail,
 so that what :func:`microemo_ref.pipeline.emer.run_emer` returns claims only what was
 measured, and lists what it dropped and why.
+
+The checks read words, not meaning, and they err towards dropping: a negation counts only
+within two words of the speech word ("does not speak", "nothing is said"), so "no spoken words
+are heard" over silence is dropped, while "she does not smile when she says ..." is checked
+as speech. A duration ("lasts 1.5 s") reads as a time.
 """
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
 
-from microemo_ref.metrics.clues import SENTENCE, measured_spans, ungrounded_times, unsupported_flashes
+from microemo_ref.metrics.clues import measured_spans, ungrounded_times, unsupported_flashes
 
 #: Words that claim something was heard: speech, words, a voice and its qualities.
-SPEECH = re.compile(r"\b(?:say(?:s|ing)?|said|speak(?:s|ing)?|spoke(?:n)?|speech|voice[sd]?|tone|pitch(?:ed)?|"
-                    r"words?|utterances?|ask(?:s|ed)?|repl(?:y|ies|ied)|tell(?:s)?|told|talk(?:s|ing|ed)?)\b",
-                    re.IGNORECASE)
-#: "no speech", "without a voice": a claim that nothing was heard is not a claim of speech.
-NO_SPEECH = re.compile(r"\b(?:no|without(?:\s+an?)?|not\s+any)\s+(?:speech|voice|words?|sound)\b", re.IGNORECASE)
-QUOTE = re.compile(r"[\"\u201c]([^\"\u201c\u201d]+)[\"\u201d]")
-UTTERANCE_NO = re.compile(r"\butterances?\s+(\d+)\b", re.IGNORECASE)
+SPEECH = re.compile(r"\b(?:say(?:s|ing)?|said|speak(?:s|ing)?|spoke(?:n)?|speech|voice[sd]?|pitch(?:ed)?|heard|"
+                    r"words?|utterances?|ask(?:s|ed)?|repl(?:y|ies|ied)|told|talk(?:s|ing|ed)?)\b", re.IGNORECASE)
+#: "no speech", "does not speak", "nothing is said", "in other words": not claims of speech.
+NO_SPEECH = re.compile(r"\b(?:no|not|never|nothing|without|silent|silence)\b(?:\W+\w+){0,2}\W+(?:speech|voices?|"
+                       r"words?|sounds?|utterances?|spoken|said|says?|speak(?:s|ing)?|talk\w*|heard)\b"
+                       r"|\bin other words\b", re.IGNORECASE)
+QUOTE = re.compile(r"[\"\u201c]([^\"\u201c\u201d]+)[\"\u201d]|(?<!\w)'([^']+?)'(?!\w)")
+DOUBLE_QUOTED = re.compile(r"[\"\u201c][^\"\u201c\u201d]*[\"\u201d]")
+UTTERANCE_NO = re.compile(r"\butterances?\s+(\d+(?![.\d])(?:\s*(?:,|and)\s*\d+(?![.\d]))*)", re.IGNORECASE)
+#: The end of a sentence: ". ", '." ', or a line break.
+BREAK = re.compile(r"(?<=[.!?])[\"\u201d]?(\s+)|\n")
+
+
+def sentences(text: str) -> list[str]:
+    """Split ``text`` into sentences, never inside a double-quoted passage ('says "Fine. Thanks."')."""
+    quoted = [m.span() for m in DOUBLE_QUOTED.finditer(text)]
+    out, start = [], 0
+    for m in BREAK.finditer(text):
+        cut = m.start(1) if m.group(1) is not None else m.start()
+        if not any(a < cut < b for a, b in quoted):
+            out.append(text[start:cut])
+            start = m.end()
+    out.append(text[start:])
+    return [s.strip() for s in out if s.strip()]
 
 
 def _words(text: str) -> str:
-    """Lower-case words only, so that punctuation and spacing do not decide a quote."""
-    return " ".join(re.findall(r"[a-z0-9']+", text.lower()))
+    """Lower-case words only, space-padded, so that punctuation, spacing and partial words do
+    not decide a quote."""
+    return " " + " ".join(re.findall(r"[a-z0-9']+", text.lower())) + " "
 
 
 def speech_problems(sentence: str, texts: Sequence[str]) -> list[str]:
@@ -47,20 +70,21 @@ def speech_problems(sentence: str, texts: Sequence[str]) -> list[str]:
 
     ``texts`` holds the clip's utterances in order, their words or "" where none were
     transcribed (utterances found by voice activity alone); an empty ``texts`` means no
-    utterance was found at all.
+    utterance was found at all. A quoted phrase counts as quoted words only in a sentence that
+    speaks of speech (a 'polite "smile"' is not a quote).
     """
     claim = NO_SPEECH.sub(" ", sentence)
-    quotes = [q for q in QUOTE.findall(claim) if _words(q)]
+    if not SPEECH.search(claim):
+        return []
     if not texts:
-        return ["speech: no utterance was found"] if SPEECH.search(claim) or quotes else []
-    out = []
-    named = [int(k) for k in UTTERANCE_NO.findall(claim)]
-    out += [f"utterance {k}: there are only {len(texts)}" for k in named if not 1 <= k <= len(texts)]
+        return ["speech: no utterance was found"]
+    named = [int(k) for group in UTTERANCE_NO.findall(claim) for k in re.findall(r"\d+", group)]
+    out = [f"utterance {k}: there are only {len(texts)}" for k in named if not 1 <= k <= len(texts)]
     valid = [k for k in named if 1 <= k <= len(texts)]
     pool = [texts[k - 1] for k in valid] or list(texts)
     where = "utterance " + ", ".join(map(str, valid)) if valid else "any utterance"
-    for q in quotes:
-        if not any(_words(q) in _words(t) for t in pool if t):
+    for q in (a or b for a, b in QUOTE.findall(claim)):
+        if _words(q).strip() and not any(_words(q) in _words(t) for t in pool if t):
             out.append(f'quote "{q.strip()}": not the words of {where}')
     return out
 
@@ -76,9 +100,7 @@ def check_explanation(explanation: str, events: Sequence[dict], spans: Sequence[
     measured = measured_spans(events, spans)
     micro = [e["apex_s"] for e in events if e["type"] == "micro"]
     out = []
-    for sentence in (s.strip() for s in SENTENCE.split(explanation)):
-        if not sentence:
-            continue
+    for sentence in sentences(explanation):
         reasons = [f"time {a:g} s: nothing measured there" if a == b else f"time {a:g}-{b:g} s: nothing measured there"
                    for a, b in ungrounded_times(sentence, measured, tolerance_s)]
         if unsupported_flashes(sentence, micro, tolerance_s):
@@ -91,9 +113,10 @@ def check_explanation(explanation: str, events: Sequence[dict], spans: Sequence[
 
 def guard(explanation: str, problems: Sequence[dict]) -> str:
     """The explanation without the sentences :func:`check_explanation` found unsupported."""
+    if not problems:
+        return explanation
     drop = {p["sentence"] for p in problems}
-    kept = [s.strip() for s in SENTENCE.split(explanation) if s.strip() and s.strip() not in drop]
-    return " ".join(kept)
+    return " ".join(s for s in sentences(explanation) if s not in drop)
 
 
-__all__ = ["check_explanation", "guard", "speech_problems"]
+__all__ = ["check_explanation", "guard", "sentences", "speech_problems"]

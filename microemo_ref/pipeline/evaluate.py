@@ -165,7 +165,7 @@ def grounding_scores(rows: list[dict]) -> dict:
     """Share of answers of which every sentence is backed by the clip's evidence: times, flashes
     and speech (:func:`~microemo_ref.metrics.grounding.check_explanation`, the check that
     ``run_emer``'s guard applies); None for rows saved before the evidence was kept."""
-    if not all("evidence" in r for r in rows):
+    if not rows or not all("evidence" in r for r in rows):
         return {"claims_grounded": None}
     for r in rows:
         ev = r["evidence"]
@@ -175,7 +175,7 @@ def grounding_scores(rows: list[dict]) -> dict:
 
 
 def rescore(report: dict) -> dict:
-    """A saved report with its label scores, clue recall and flash check recomputed from its
+    """A saved report with its label scores, clue recall, flash and grounding checks recomputed from its
     answers by the current lexicon and rules (after either changed). Everything else
     (similarity, judge, timings) is kept."""
     return {**report, **label_scores(report["answers"]), **clue_scores(report["answers"]),
