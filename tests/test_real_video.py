@@ -18,6 +18,11 @@ def test_emer_on_a_real_silent_video(capsys):
     out = json.loads(capsys.readouterr().out)
     # The face is measured: FaceMesh found it, the spotter found events, the cue line says so.
     assert out["events"] and out["cues"].startswith("face: ") and "voice: no speech." in out["cues"]
+    # Her hand is over her mouth and nose from about 2.5 s to 9.5 s (seen by eye): MediaPipe Hands
+    # finds it, the notes say so, and no mouth or nose event comes from there (before the
+    # occlusion gate, four "micro-expressions" did: the hand moving).
+    assert any("a hand covers part of the face" in n for n in out["notes"])
+    assert not [e for e in out["events"] if 3.0 <= e["apex_s"] <= 9.0 and {"lips", "nose", "mouth_corners"} & set(e["regions"])]
     # No utterance is invented over a silent track, and the notes say why the voice is missing.
     assert out["utterances"] == [] and any("no speech found in the audio" in n for n in out["notes"])
     # Whatever the model wrote, what is returned claims nothing the evidence lacks ...

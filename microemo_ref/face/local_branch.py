@@ -4,17 +4,18 @@ MicroEmo's first contribution is local facial features that carry the temporal d
 micro-expressions (Zhang et al., 2024). Our reconstruction measures them at the full frame
 rate in four stages, one module each:
 
-    track_face      (tracking)  FaceMesh landmarks per frame, gaps, blinks
-    measure_motion  (motion)    optical flow per region landmark, head motion removed
-    region_signals  (spotting)  distance of each region from its rest shape
-    spot_events     (spotting)  onset / apex / offset events, micro or macro
+    track_face       (tracking)   FaceMesh landmarks per frame, gaps, blinks
+    measure_motion   (motion)     optical flow per region landmark, head motion removed
+    covered_regions  (occlusion)  where a hand covers a region (no events from there)
+    region_signals   (spotting)   distance of each region from its rest shape
+    spot_events      (spotting)   onset / apex / offset events, micro or macro
 
 and hands the model (issue "visual encoder") a fixed-size dynamics tensor
 (regions x steps x features) plus the event list. Speech moves the mouth, so the branch is
 told when the person speaks: from the subtitles when there are any, else from voice activity
 in the audio (silero-vad), else not at all.
 
-The video is decoded twice, frame by frame, so long videos never sit in memory whole.
+The video is decoded three times, frame by frame, so long videos never sit in memory whole.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from microemo_ref.face.motion import MotionConfig, RegionMotion, measure_motion
+from microemo_ref.face.occlusion import OcclusionConfig, covered_regions, covered_spans
 from microemo_ref.face.spotting import RegionSignal, SpotConfig, SpottedEvent, dynamics_tensor, region_signals, spot_events
 from microemo_ref.face.tracking import FaceTrack, track_face
 from microemo_ref.io.clip import Utterance
@@ -40,6 +42,7 @@ class LocalEvidence:
     track: FaceTrack
     speaking: np.ndarray            # (T,) bool
     speech_source: str              # "subtitles" | "vad" | "none"
+    covered: dict[str, np.ndarray] | None = None   # region -> (T,) bool: a hand over it
 
     @property
     def fps(self) -> float:
@@ -53,10 +56,15 @@ class LocalEvidence:
         """Spans (seconds) where the face was lost: no events come from them."""
         return [(a / self.fps, (b + 1) / self.fps) for a, b in self.track.gaps()]
 
+    def covered_spans(self) -> list[tuple[float, float]]:
+        """Spans (seconds) where a hand covers part of the face: no events from the covered regions."""
+        return covered_spans(self.covered or {}, self.fps)
+
     def to_json(self) -> dict:
         return {"fps": self.fps, "n_frames": self.track.n_frames,
                 "events": [e.to_json(self.fps) for e in self.events],
                 "face_lost": [[round(a, 3), round(b, 3)] for a, b in self.lost_spans()],
+                "hand_over_face": [[round(a, 3), round(b, 3)] for a, b in self.covered_spans()],
                 "speech_source": self.speech_source}
 
 
@@ -80,26 +88,31 @@ def _speech(path: Path, n_frames: int, fps: float, utterances: list[Utterance] |
 
 
 def extract_local(video: str | Path, *, utterances: list[Utterance] | None = None,
-                  motion_cfg: MotionConfig = MotionConfig(), spot_cfg: SpotConfig = SpotConfig()) -> LocalEvidence:
+                  motion_cfg: MotionConfig = MotionConfig(), spot_cfg: SpotConfig = SpotConfig(),
+                  occlusion_cfg: OcclusionConfig = OcclusionConfig()) -> LocalEvidence:
     """Run the local branch on a video file (see the module docstring)."""
     path = Path(video)
     info = probe_video(path)
     track = track_face((f for _, f in iter_frames(path)), info.fps, source=path)
-    motion = measure_motion((f for _, f in iter_frames(path, grey=True)), track, motion_cfg)
+    motion = measure_motion((f for _, f in iter_frames(path)), track, motion_cfg)  # RGB, as extract_local_frames
+    covered = covered_regions((f for _, f in iter_frames(path)), track, occlusion_cfg)
     speaking, source = _speech(path, track.n_frames, info.fps, utterances)
-    return _evidence(track, motion, speaking, source, spot_cfg)
+    return _evidence(track, motion, speaking, source, spot_cfg, covered)
 
 
 def _evidence(track: FaceTrack, motion: RegionMotion, speaking: np.ndarray, source: str,
-              spot_cfg: SpotConfig) -> LocalEvidence:
+              spot_cfg: SpotConfig, covered: dict[str, np.ndarray]) -> LocalEvidence:
     signals = region_signals(motion, spot_cfg)
-    return LocalEvidence(spot_events(signals, track.fps, speaking, spot_cfg), signals, motion, track, speaking, source)
+    events = spot_events(signals, track.fps, speaking, spot_cfg, covered)
+    return LocalEvidence(events, signals, motion, track, speaking, source, covered)
 
 
 def extract_local_frames(frames: np.ndarray, fps: float, speaking: np.ndarray | None = None, *,
-                         motion_cfg: MotionConfig = MotionConfig(), spot_cfg: SpotConfig = SpotConfig()) -> LocalEvidence:
+                         motion_cfg: MotionConfig = MotionConfig(), spot_cfg: SpotConfig = SpotConfig(),
+                         occlusion_cfg: OcclusionConfig = OcclusionConfig()) -> LocalEvidence:
     """The same on frames already in memory, e.g. ``clip.frames`` (notebooks, tests)."""
     track = track_face(frames, fps)
     motion = measure_motion(frames, track, motion_cfg)
+    covered = covered_regions(frames, track, occlusion_cfg)
     speaking = np.zeros(len(frames), bool) if speaking is None else speaking
-    return _evidence(track, motion, speaking, "given" if speaking.any() else "none", spot_cfg)
+    return _evidence(track, motion, speaking, "given" if speaking.any() else "none", spot_cfg, covered)

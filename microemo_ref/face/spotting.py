@@ -200,8 +200,10 @@ def _region_runs(m: np.ndarray, th: np.ndarray, cfg: SpotConfig,
 
 
 def spot_events(signals: dict[str, RegionSignal], fps: float, speaking: np.ndarray | None = None,
-                cfg: SpotConfig = SpotConfig()) -> list[SpottedEvent]:
-    """Expression events from the region signals. ``speaking``: (T,) bool frames with speech."""
+                cfg: SpotConfig = SpotConfig(), covered: dict[str, np.ndarray] | None = None) -> list[SpottedEvent]:
+    """Expression events from the region signals. ``speaking``: (T,) bool frames with speech;
+    ``covered``: per region, (T,) bool frames where a hand covers it (:mod:`.occlusion`): a
+    region's runs that touch one are dropped."""
     n_frames = len(next(iter(signals.values())).magnitude)
     speaking = np.zeros(n_frames, bool) if speaking is None else speaking.astype(bool)
     # Two channels: distance from rest finds macro and isolated micro events; distance from
@@ -212,6 +214,8 @@ def spot_events(signals: dict[str, RegionSignal], fps: float, speaking: np.ndarr
         min_frames = cfg.min_frames if channel == "magnitude" else cfg.min_frames_brief
         for region, sig in signals.items():
             for on, apex, off, score in _region_runs(getattr(sig, channel), ths[region], cfg, min_frames):
+                if covered is not None and region in covered and covered[region][on:off + 1].any():
+                    continue
                 if channel == "magnitude" or (off - on + 1) / fps <= cfg.micro_max_s:
                     runs.append((score, region, on, apex, off))
     groups: list[list] = []

@@ -51,6 +51,10 @@ def gather_evidence(clip: Clip, cfg: VisualEncoderConfig = VisualEncoderConfig()
             evidence_local = extract_local_frames(clip.frames, clip.fps, speaking)
         except NoFaceError as err:
             notes.append(f"{err}; the local facial branch is left out")
+        if evidence_local is not None and evidence_local.covered_spans():
+            spans = ", ".join(f"{a:.1f}-{b:.1f} s" for a, b in evidence_local.covered_spans())
+            notes.append(f"{clip.path or '<in-memory clip>'}: a hand covers part of the face at {spans}; "
+                         "no facial events from the covered regions there")
     feats = None
     if clip.audio is not None and clip.audio.size:
         feats = audio_features(clip.audio, clip.sample_rate)

@@ -1,0 +1,101 @@
+"""Hands over the face: which facial regions are covered, frame by frame.
+
+FaceMesh goes on placing its 478 points when a hand covers the mouth, and the optical flow in
+a covered region is then the hand's motion, not the face's. The generated faces are never
+covered; the first real video run through the pipeline (``data_samples/real/``, a hand over
+the mouth and nose for about 4 s) gave four "micro-expressions" that were the hand moving.
+
+This module finds hands with MediaPipe Hands (palm detection, then 21 hand landmarks; Zhang
+et al., 2020, "MediaPipe Hands: On-device Real-time Hand Tracking"), through the legacy
+``solutions`` API of mediapipe 0.10.21, whose wheel ships the model files. **Our rule**: a
+facial region is *covered* in a frame when its centre lies inside a hand's box (the extent of
+its 21 points, widened by ``margin`` of the face width). The hand model runs on every
+``every``-th frame (about 20 ms a frame on a 2-core CPU), and covered runs are widened to
+bridge the frames between. The spotter then drops a region's runs that touch a covered frame
+(:func:`microemo_ref.face.spotting.spot_events`, ``covered=``): the region is not measured
+there, as where the face is lost. The region signals and the model's dynamics are left as
+they are.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from microemo_ref.face.regions import REGIONS, face_size_px, region_centres
+from microemo_ref.face.tracking import FaceTrack, _runs, dilate
+
+Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in pixels
+
+
+@dataclass(frozen=True)
+class OcclusionConfig:
+    every: int = 2              # run the hand model on every n-th frame
+    margin: float = 0.1         # widen each hand box by this fraction of the face width
+    widen: int = 2              # frames added on each side of a covered run (besides the skipped ones)
+    min_confidence: float = 0.5
+
+
+class HandFinder:
+    """A thin wrapper around ``mediapipe.solutions.hands.Hands`` (video mode, two hands,
+    the light model) returning each hand's box in pixels."""
+
+    def __init__(self, min_confidence: float = 0.5):
+        import mediapipe as mp  # imported lazily, as in face.landmarks
+
+        self._hands = mp.solutions.hands.Hands(static_image_mode=False, max_num_hands=2, model_complexity=0,
+                                               min_detection_confidence=min_confidence)
+
+    def __call__(self, rgb: np.ndarray) -> list[Box]:
+        result = self._hands.process(np.ascontiguousarray(rgb))
+        h, w = rgb.shape[:2]
+        boxes = []
+        for hand in result.multi_hand_landmarks or []:
+            xy = np.array([(p.x * w, p.y * h) for p in hand.landmark])  # (21, 2)
+            boxes.append((*xy.min(axis=0), *xy.max(axis=0)))
+        return boxes
+
+    def close(self) -> None:
+        self._hands.close()
+
+    def __enter__(self) -> HandFinder:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def covered_in_frame(landmarks: np.ndarray, boxes: list[Box], margin: float) -> set[str]:
+    """The regions whose centre lies inside one of ``boxes`` (widened by ``margin`` x face width)."""
+    m = margin * face_size_px(landmarks)
+    return {region for region, (x, y) in region_centres(landmarks).items()
+            for x0, y0, x1, y1 in boxes if x0 - m <= x <= x1 + m and y0 - m <= y <= y1 + m}
+
+
+def covered_regions(frames: Iterable[np.ndarray], track: FaceTrack, cfg: OcclusionConfig = OcclusionConfig(),
+                    find: Callable[[np.ndarray], list[Box]] | None = None) -> dict[str, np.ndarray]:
+    """(T,) bool per region: frames where a hand covers it. ``frames``: the track's RGB frames
+    again; ``find``: a hand finder (default :class:`HandFinder`; tests pass their own)."""
+    covered = {region: np.zeros(track.n_frames, bool) for region in REGIONS}
+    finder = find or HandFinder(cfg.min_confidence)
+    try:
+        for t, frame in enumerate(frames):
+            if t % cfg.every or not track.valid[t]:
+                continue
+            boxes = finder(frame)
+            for region in covered_in_frame(track.landmarks[t], boxes, cfg.margin) if boxes else ():
+                covered[region][t] = True
+    finally:
+        if find is None:
+            finder.close()
+    return {region: dilate(mask, cfg.widen + cfg.every - 1) for region, mask in covered.items()}
+
+
+def covered_spans(covered: dict[str, np.ndarray], fps: float) -> list[tuple[float, float]]:
+    """Spans (seconds) where a hand covers any region."""
+    anywhere = np.any(list(covered.values()), axis=0) if covered else np.zeros(0, bool)
+    return [(a / fps, (b + 1) / fps) for a, b in _runs(anywhere)]
+
+
+__all__ = ["HandFinder", "OcclusionConfig", "covered_in_frame", "covered_regions", "covered_spans"]
