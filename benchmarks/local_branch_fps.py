@@ -4,7 +4,7 @@ Builds a 640x480 test video from a committed sample (frames scaled to 480 px hig
 then times, in the same run:
 
 * FaceMesh alone (decode + landmarks): the floor the branch cannot beat;
-* the whole local branch (decode twice, FaceMesh, flow, signals, spotting), with DIS (medium
+* the whole local branch (decode three times, FaceMesh, flow, hands, signals, spotting), with DIS (medium
   preset, the default), DIS (fast preset) and Farneback flow, and the planted
   micro-expression's signal-to-threshold score with each,
   so the flow method is chosen on speed *and* sensitivity.

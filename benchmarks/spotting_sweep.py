@@ -47,7 +47,7 @@ SETTINGS: dict[str, SpotConfig] = {
 
 def measured(video: Path, cache: Path) -> tuple:
     """(motion, speaking) of one clip, from the cache or measured now."""
-    path = cache / (video.stem + ".motion.pkl")
+    path = cache / (video.stem + ".rgb.motion.pkl")  # ".motion.pkl": measured on libav's grey decode (session 6)
     if path.is_file():
         return pickle.loads(path.read_bytes())
     ev = extract_local(video)          # spots with the default setting too, which costs little

@@ -100,6 +100,8 @@ def _print_events(ev: dict) -> None:
               f"({e['onset_s']:6.2f}-{e['offset_s']:6.2f} s)  peak {e['peak_px']:.2f} px  regions {', '.join(e['regions'])}")
     for a, b in ev["face_lost"]:
         print(f"  face lost {a:.2f}-{b:.2f} s")
+    for a, b in ev.get("hand_over_face", []):
+        print(f"  hand over the face {a:.2f}-{b:.2f} s (no events from the covered regions)")
 
 
 def cmd_spot(args: argparse.Namespace) -> int:

@@ -12,9 +12,9 @@ facial region is *covered* in a frame when its centre lies inside a hand's box (
 its 21 points, widened by ``margin`` of the face width). The hand model runs on every
 ``every``-th frame (about 20 ms a frame on a 2-core CPU), and covered runs are widened to
 bridge the frames between. The spotter then drops a region's runs that touch a covered frame
-(:func:`microemo_ref.face.spotting.spot_events`, ``covered=``): the region is not measured
-there, as where the face is lost. The region signals and the model's dynamics are left as
-they are.
+(:func:`microemo_ref.face.spotting.spot_events`, ``covered=``). The region signals, their rest
+shape and thresholds, and the model's dynamics are left as they are: a hand held still over the
+mouth for most of a clip could still shift the rest shape (not handled).
 """
 from __future__ import annotations
 
@@ -35,6 +35,10 @@ class OcclusionConfig:
     margin: float = 0.1         # widen each hand box by this fraction of the face width
     widen: int = 2              # frames added on each side of a covered run (besides the skipped ones)
     min_confidence: float = 0.5
+
+    def __post_init__(self):
+        if self.every < 1 or self.widen < 0:
+            raise ValueError(f"need every >= 1 and widen >= 0, got every={self.every}, widen={self.widen}")
 
 
 class HandFinder:
@@ -81,6 +85,8 @@ def covered_regions(frames: Iterable[np.ndarray], track: FaceTrack, cfg: Occlusi
     finder = find or HandFinder(cfg.min_confidence)
     try:
         for t, frame in enumerate(frames):
+            if t >= track.n_frames:      # a decoder that yields one frame more the second time
+                break
             if t % cfg.every or not track.valid[t]:
                 continue
             boxes = finder(frame)

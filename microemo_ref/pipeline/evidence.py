@@ -51,8 +51,9 @@ def gather_evidence(clip: Clip, cfg: VisualEncoderConfig = VisualEncoderConfig()
             evidence_local = extract_local_frames(clip.frames, clip.fps, speaking)
         except NoFaceError as err:
             notes.append(f"{err}; the local facial branch is left out")
-        if evidence_local is not None and evidence_local.covered_spans():
-            spans = ", ".join(f"{a:.1f}-{b:.1f} s" for a, b in evidence_local.covered_spans())
+        covered = [] if evidence_local is None else evidence_local.covered_spans()
+        if covered:
+            spans = ", ".join(f"{a:.1f}-{b:.1f} s" for a, b in covered)
             notes.append(f"{clip.path or '<in-memory clip>'}: a hand covers part of the face at {spans}; "
                          "no facial events from the covered regions there")
     feats = None
