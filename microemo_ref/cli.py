@@ -241,6 +241,8 @@ def _print_removed(removed: list[dict], dropped: bool = True) -> None:
         print(f"\n  {'dropped' if dropped else 'unsupported'} (claims the evidence lacks):")
     for p in removed:
         print(f"    {p['sentence']}  [{'; '.join(p['reasons'])}]")
+        if dropped and p.get("repair"):
+            print(f"      kept as: {p['repair']}")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -278,6 +280,9 @@ def _print_scores(report: dict) -> None:
     if report.get("claims_grounded") is not None:
         print(f"claims grounded (times, flashes, speech and quotes all backed by the evidence): "
               f"{report['claims_grounded']:.3f}")
+    if report.get("clue_recall_guarded") is not None:
+        print(f"clue recall on concealed clips after the grounding guard (what run_emer returns): "
+              f"{report['clue_recall_guarded']:.3f}")
     print(f"explanation similarity to gold (proxy, {report['similarity']['proxy']}): {report['similarity']['mean']:.3f}")
     j = report["judge"]
     print(f"LLM judge: {j['reason']}" if j["judge"] == "unavailable" else

@@ -68,3 +68,23 @@ def test_review_cases():
     assert speech_problems("The word 'Hi' opens utterance 1.", texts) == []
     assert speech_problems("In utterances 2 and 3 she says \"anything\".", texts) == []
     assert speech_problems("In utterance 2, 3.1 s, the voice drops.", texts) == []  # 3.1 s is a time, not utterance 3
+
+
+def test_a_wrong_quote_in_parentheses_is_cut_and_the_rest_kept():
+    """Held-out clip 041 (r4): the flash is placed right, the quote is utterance 2's. The guard
+    keeps the flash and cuts the quote; a quote that carries the sentence drops it."""
+    from microemo_ref.metrics.grounding import without_quotes
+
+    texts = ["Sure, whatever works for you.", "No, it is no trouble at all.", "It is okay, do not worry about it."]
+    events = [{"type": "micro", "onset_s": 6.2, "apex_s": 6.4, "offset_s": 6.6}]
+    spans = [(0.5, 2.4), (2.8, 4.5), (5.0, 7.0)]
+    text = ('During utterance 3 ("No, it is no trouble at all."), around 6.4 s, there is a brief flash. '
+            'In utterance 3 (5.0-7.0 s, "Happy days.") the voice drops. The person says "Happy days". '
+            'During utterance 3 ("Happy days."), around 9.0 s, the brows rise.')
+    problems = check_explanation(text, events, spans, texts)
+    assert [p["repair"] for p in problems] == [
+        "During utterance 3, around 6.4 s, there is a brief flash.", "In utterance 3 (5.0-7.0 s) the voice drops.",
+        None, None]  # the last one also cites a time nothing backs
+    assert guard(text, problems) == ("During utterance 3, around 6.4 s, there is a brief flash. "
+                                     "In utterance 3 (5.0-7.0 s) the voice drops.")
+    assert without_quotes('She says "x".', ["x"]) is None

@@ -18,7 +18,8 @@ The first real videos run through the pipeline (a silent clip, a clip with no au
 showed why the speech rule is needed: the model, trained on dialogues that always have speech,
 wrote 'the person says "Crystal"' over silence. :func:`guard` drops the sentences that fail,
 so that what :func:`microemo_ref.pipeline.emer.run_emer` returns claims only what was
-measured, and lists what it dropped and why.
+measured, and lists what it dropped and why. A sentence whose only fault is a quote in
+parentheses from the wrong utterance is repaired instead: the quote is cut, the rest kept.
 
 The checks read words, not meaning, and they err towards dropping: a negation counts only
 within two words of the speech word ("does not speak", "nothing is said"), so "no spoken words
@@ -65,6 +66,23 @@ def _words(text: str) -> str:
     return " " + " ".join(re.findall(r"[a-z0-9']+", text.lower())) + " "
 
 
+def _speech_check(sentence: str, texts: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(reasons, the quotes that are not an utterance's words): see :func:`speech_problems`."""
+    claim = NO_SPEECH.sub(" ", sentence)
+    if not SPEECH.search(claim):
+        return [], []
+    if not texts:
+        return ["speech: no utterance was found"], []
+    named = [int(k) for group in UTTERANCE_NO.findall(claim) for k in re.findall(r"\d+", group)]
+    out = [f"utterance {k}: there are only {len(texts)}" for k in named if not 1 <= k <= len(texts)]
+    valid = [k for k in named if 1 <= k <= len(texts)]
+    pool = [texts[k - 1] for k in valid] or list(texts)
+    where = "utterance " + ", ".join(map(str, valid)) if valid else "any utterance"
+    bad = [q for q in (a or b for a, b in QUOTE.findall(claim))
+           if _words(q).strip() and not any(_words(q) in _words(t) for t in pool if t)]
+    return out + [f'quote "{q.strip()}": not the words of {where}' for q in bad], bad
+
+
 def speech_problems(sentence: str, texts: Sequence[str]) -> list[str]:
     """Why a sentence's claims about speech lack support (empty: none do).
 
@@ -73,20 +91,22 @@ def speech_problems(sentence: str, texts: Sequence[str]) -> list[str]:
     utterance was found at all. A quoted phrase counts as quoted words only in a sentence that
     speaks of speech (a 'polite "smile"' is not a quote).
     """
-    claim = NO_SPEECH.sub(" ", sentence)
-    if not SPEECH.search(claim):
-        return []
-    if not texts:
-        return ["speech: no utterance was found"]
-    named = [int(k) for group in UTTERANCE_NO.findall(claim) for k in re.findall(r"\d+", group)]
-    out = [f"utterance {k}: there are only {len(texts)}" for k in named if not 1 <= k <= len(texts)]
-    valid = [k for k in named if 1 <= k <= len(texts)]
-    pool = [texts[k - 1] for k in valid] or list(texts)
-    where = "utterance " + ", ".join(map(str, valid)) if valid else "any utterance"
-    for q in (a or b for a, b in QUOTE.findall(claim)):
-        if _words(q).strip() and not any(_words(q) in _words(t) for t in pool if t):
-            out.append(f'quote "{q.strip()}": not the words of {where}')
-    return out
+    return _speech_check(sentence, texts)[0]
+
+
+def without_quotes(sentence: str, quotes: Sequence[str]) -> str | None:
+    """``sentence`` with each quote removed where it stands in parentheses, as in 'during
+    utterance 3 ("...")' or '(5.9-7.2 s, "...")'; None when a quote stands elsewhere (in 'she
+    says "..."' nothing can be cut without breaking the sentence)."""
+    for q in quotes:
+        quoted = r"[\"\u201c']" + re.escape(q) + r"[\"\u201d']"
+        cut, n = re.subn(r"\s*\(\s*" + quoted + r"\s*\)", "", sentence, count=1)
+        if not n:
+            cut, n = re.subn(r",\s*" + quoted + r"(?=\s*\))", "", sentence, count=1)
+        if not n:
+            return None
+        sentence = cut
+    return sentence
 
 
 def check_explanation(explanation: str, events: Sequence[dict], spans: Sequence[tuple[float, float]],
@@ -95,28 +115,41 @@ def check_explanation(explanation: str, events: Sequence[dict], spans: Sequence[
 
     ``events``: spotted facial events (``to_json`` form: type, onset_s, apex_s, offset_s);
     ``spans``: utterance (start, end) seconds; ``texts``: the same utterances' words ("" if
-    none). Returns ``[{"sentence": ..., "reasons": [...]}, ...]`` in reading order.
+    none). Returns ``[{"sentence": ..., "reasons": [...], "repair": ...}, ...]`` in reading
+    order; ``repair`` is the sentence with its wrong quotes cut out when that alone makes it
+    pass (a flash placed right but quoted from the neighbouring utterance keeps its claim),
+    else None.
     """
     measured = measured_spans(events, spans)
     micro = [e["apex_s"] for e in events if e["type"] == "micro"]
-    out = []
-    for sentence in sentences(explanation):
+
+    def reasons_of(sentence: str) -> tuple[list[str], list[str]]:
         reasons = [f"time {a:g} s: nothing measured there" if a == b else f"time {a:g}-{b:g} s: nothing measured there"
                    for a, b in ungrounded_times(sentence, measured, tolerance_s)]
         if unsupported_flashes(sentence, micro, tolerance_s):
             reasons.append("flash: no spotted micro-expression there")
-        reasons += speech_problems(sentence, texts)
+        speech, bad = _speech_check(sentence, texts)
+        return reasons + speech, bad
+
+    out = []
+    for sentence in sentences(explanation):
+        reasons, bad = reasons_of(sentence)
         if reasons:
-            out.append({"sentence": sentence, "reasons": reasons})
+            repair = without_quotes(sentence, bad) if bad and len(bad) == len(reasons) else None
+            if repair is not None and reasons_of(repair)[0]:
+                repair = None
+            out.append({"sentence": sentence, "reasons": reasons, "repair": repair})
     return out
 
 
 def guard(explanation: str, problems: Sequence[dict]) -> str:
-    """The explanation without the sentences :func:`check_explanation` found unsupported."""
+    """The explanation with the sentences :func:`check_explanation` found unsupported repaired
+    (wrong quotes cut) where it could, dropped where it could not."""
     if not problems:
         return explanation
-    drop = {p["sentence"] for p in problems}
-    return " ".join(s for s in sentences(explanation) if s not in drop)
+    fix = {p["sentence"]: p.get("repair") for p in problems}
+    kept = [fix[s] if s in fix else s for s in sentences(explanation)]
+    return " ".join(s for s in kept if s)
 
 
-__all__ = ["check_explanation", "guard", "sentences", "speech_problems"]
+__all__ = ["check_explanation", "guard", "sentences", "speech_problems", "without_quotes"]

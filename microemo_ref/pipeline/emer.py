@@ -12,8 +12,9 @@ The result also carries the evidence the answer could draw on (spotted events, u
 notes on what was missing) and a summary of where each utterance's video Q-Former looked, so
 every claim in the explanation can be checked against what was measured. By default that check
 is also applied (:mod:`microemo_ref.metrics.grounding`): sentences that claim a time, a flash or
-speech the evidence lacks are dropped from the explanation and listed, with their reasons, in
-``removed``; ``raw_explanation`` keeps the model's own words.
+speech the evidence lacks are dropped from the explanation (or, when a wrong quote in
+parentheses is their only fault, cut down) and listed, with their reasons, in ``removed``;
+``raw_explanation`` keeps the model's own words.
 """
 from __future__ import annotations
 
@@ -103,8 +104,9 @@ def run_emer(video: str | Path, model: MicroEmo, *, subtitles: str | Path | None
     notes = list(evidence.notes)
     kept = guard(explanation, removed) if grounding_guard else explanation
     if grounding_guard and removed:
-        notes.append(f"grounding guard: dropped {len(removed)} of the explanation's sentences, which claim what "
-                     "the evidence lacks (see 'removed')")
+        cut = sum(p["repair"] is not None for p in removed)
+        notes.append(f"grounding guard: {len(removed)} of the explanation's sentences claim what the evidence lacks; "
+                     f"{len(removed) - cut} dropped, {cut} repaired by cutting a wrong quote (see 'removed')")
     return EmerResult(kept, labels, events, utts, cues, attention, notes,
                       ungrounded_times(explanation, measured_spans(events, spans)),
                       {k: round(v, 2) for k, v in clock.items()}, removed, explanation)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from microemo_ref.metrics.clues import clue_recall, measured_spans, ungrounded_times, unsupported_flashes
 from microemo_ref.metrics.emotion_sets import heads, ov_scores
-from microemo_ref.metrics.grounding import check_explanation
+from microemo_ref.metrics.grounding import check_explanation, guard
 from microemo_ref.metrics.judge import Judge
 from microemo_ref.metrics.similarity import explanation_similarity
 from microemo_ref.model.microemo import MicroEmo
@@ -137,10 +137,11 @@ def label_scores(rows: list[dict]) -> dict:
             "errors": error_summary(rows)}
 
 
-def clue_score(rows: list[dict]) -> float | None:
-    """Clue recall over the rows with micro-expression cues (None when no row has one)."""
+def clue_score(rows: list[dict], key: str = "explanation") -> float | None:
+    """Clue recall over the rows with micro-expression cues (None when no row has one), of the
+    explanations under ``key`` (``"guarded"``: after the grounding guard)."""
     cued = [r for r in rows if r["cues"]]
-    return round(clue_recall([r["explanation"] for r in cued], [r["cues"] for r in cued]), 4) if cued else None
+    return round(clue_recall([r[key] for r in cued], [r["cues"] for r in cued]), 4) if cued else None
 
 
 def clue_scores(rows: list[dict]) -> dict:
@@ -166,12 +167,16 @@ def grounding_scores(rows: list[dict]) -> dict:
     and speech (:func:`~microemo_ref.metrics.grounding.check_explanation`, the check that
     ``run_emer``'s guard applies); None for rows saved before the evidence was kept."""
     if not rows or not all("evidence" in r for r in rows):
-        return {"claims_grounded": None}
+        return {"claims_grounded": None, "clue_recall_guarded": None}
     for r in rows:
         ev = r["evidence"]
         r["unsupported"] = check_explanation(r["explanation"], ev["events"], [(a, b) for a, b, _ in ev["utterances"]],
                                              [t for _, _, t in ev["utterances"]])
-    return {"claims_grounded": round(sum(not r["unsupported"] for r in rows) / len(rows), 4)}
+        r["guarded"] = guard(r["explanation"], r["unsupported"])
+    concealed = [r for r in rows if r["scenario"] == "concealed"]
+    # What run_emer returns is the guarded text: a dropped sentence may have carried the clue.
+    return {"claims_grounded": round(sum(not r["unsupported"] for r in rows) / len(rows), 4),
+            "clue_recall_guarded": clue_score(concealed, "guarded") if concealed else None}
 
 
 def rescore(report: dict) -> dict:
