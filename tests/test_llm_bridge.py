@@ -230,6 +230,8 @@ def test_cli_evaluate_json(tiny_llm_dir, example_dir, tmp_path, capsys):
     cue = out["answers"][0]["cues"][0]
     where = "" if cue["utterance"] is None else f" during utterance {cue['utterance'] + 1}"
     out["answers"][0]["explanation"] = f"A flash at {cue['apex_s']} s{where}."
+    # what rescore must recompute for it: nothing unsupported, so the guard keeps it as it is
+    out["answers"][0].update(unsupported=[], guarded=out["answers"][0]["explanation"])
     report = tmp_path / "report.json"
     report.write_text(json.dumps(out))
     assert main(["rescore", str(report), "--out", str(tmp_path / "again.json")]) == 0
@@ -237,6 +239,7 @@ def test_cli_evaluate_json(tiny_llm_dir, example_dir, tmp_path, capsys):
     assert again["ov"]["f"] == 1.0 and again["per_scenario"]["concealed"]["f"] == 1.0 and again["clue_recall"] == 1.0
     assert again["flashes_grounded"] == 1.0 and again["answers"][0]["unsupported_flashes"] == []  # the flash was spotted
     assert again["claims_grounded"] == 1.0 and again["answers"][0]["unsupported"] == []
+    assert again["clue_recall_guarded"] == 1.0
     assert again["similarity"] == out["similarity"] and again["answers"] == out["answers"]
     assert json.loads(report.read_text()) == out  # --out leaves the report as it was
     capsys.readouterr()
