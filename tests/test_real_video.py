@@ -23,6 +23,10 @@ def test_emer_on_a_real_silent_video(capsys):
     # occlusion gate, four "micro-expressions" did: the hand moving).
     assert any("a hand covers part of the face" in n for n in out["notes"])
     assert not [e for e in out["events"] if 3.0 <= e["apex_s"] <= 9.0 and {"lips", "nose", "mouth_corners"} & set(e["regions"])]
+    # At 18.3-18.8 s she tips her head down and sideways (seen by eye): the head gate drops the
+    # nose "micro-expression" that the turn made (face.head_pose), and the notes name the turn.
+    assert not [e for e in out["events"] if 18.3 <= e["apex_s"] <= 18.8]
+    assert any("the head turns more than 10 degrees" in n for n in out["notes"])
     # No utterance is invented over a silent track, and the notes say why the voice is missing.
     assert out["utterances"] == [] and any("no speech found in the audio" in n for n in out["notes"])
     # Whatever the model wrote, what is returned claims nothing the evidence lacks ...

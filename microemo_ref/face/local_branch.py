@@ -7,6 +7,7 @@ rate in four stages, one module each:
     track_face       (tracking)   FaceMesh landmarks per frame, gaps, blinks
     measure_motion   (motion)     optical flow per region landmark, head motion removed
     covered_regions  (occlusion)  where a hand covers a region (no events from there)
+    rotation_artefact (head_pose) motion a head turn fakes (no events it explains)
     region_signals   (spotting)   distance of each region from its rest shape
     spot_events      (spotting)   onset / apex / offset events, micro or macro
 
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from microemo_ref.face.head_pose import head_rotations, rotation_artefact, turned_spans
 from microemo_ref.face.motion import MotionConfig, RegionMotion, measure_motion
 from microemo_ref.face.occlusion import OcclusionConfig, covered_regions, covered_spans
 from microemo_ref.face.spotting import RegionSignal, SpotConfig, SpottedEvent, dynamics_tensor, region_signals, spot_events
@@ -43,6 +45,8 @@ class LocalEvidence:
     speaking: np.ndarray            # (T,) bool
     speech_source: str              # "subtitles" | "vad" | "none"
     covered: dict[str, np.ndarray] | None = None   # region -> (T,) bool: a hand over it
+    head: dict[str, np.ndarray] | None = None      # region -> (T, n, 2): motion a head turn fakes
+    rotation: np.ndarray | None = None             # (T, 3, 3) the head's rotation from its rest pose
 
     @property
     def fps(self) -> float:
@@ -60,11 +64,16 @@ class LocalEvidence:
         """Spans (seconds) where a hand covers part of the face: no events from the covered regions."""
         return covered_spans(self.covered or {}, self.fps)
 
+    def turned_spans(self, min_deg: float = 10.0) -> list[tuple[float, float]]:
+        """Spans (seconds) where the head is turned more than ``min_deg`` away from its rest pose."""
+        return [] if self.rotation is None else turned_spans(self.rotation, self.fps, min_deg)
+
     def to_json(self) -> dict:
         return {"fps": self.fps, "n_frames": self.track.n_frames,
                 "events": [e.to_json(self.fps) for e in self.events],
                 "face_lost": [[round(a, 3), round(b, 3)] for a, b in self.lost_spans()],
                 "hand_over_face": [[round(a, 3), round(b, 3)] for a, b in self.covered_spans()],
+                "head_turned": [[round(a, 3), round(b, 3)] for a, b in self.turned_spans()],
                 "speech_source": self.speech_source}
 
 
@@ -103,8 +112,12 @@ def extract_local(video: str | Path, *, utterances: list[Utterance] | None = Non
 def _evidence(track: FaceTrack, motion: RegionMotion, speaking: np.ndarray, source: str,
               spot_cfg: SpotConfig, covered: dict[str, np.ndarray]) -> LocalEvidence:
     signals = region_signals(motion, spot_cfg)
-    events = spot_events(signals, track.fps, speaking, spot_cfg, covered)
-    return LocalEvidence(events, signals, motion, track, speaking, source, covered)
+    rot = head = None
+    if track.depth is not None:
+        rest, rot = head_rotations(track)
+        head = rotation_artefact(rest, rot)
+    events = spot_events(signals, track.fps, speaking, spot_cfg, covered, head)
+    return LocalEvidence(events, signals, motion, track, speaking, source, covered, head, rot)
 
 
 def extract_local_frames(frames: np.ndarray, fps: float, speaking: np.ndarray | None = None, *,

@@ -41,6 +41,7 @@ import numpy as np
 from scipy.ndimage import median_filter
 from scipy.signal import butter, filtfilt
 
+from microemo_ref.face.head_pose import explained_by_head
 from microemo_ref.face.motion import RegionMotion
 from microemo_ref.face.regions import NOSE_BRIDGE, REGIONS
 from microemo_ref.face.tracking import _runs
@@ -63,6 +64,8 @@ class SpotConfig:
     sided: tuple[str, ...] = ("mouth_corners",)   # transient channel per side, the larger side counts
     quiet_fraction: float = 0.5  # rest statistics come from this quieter fraction of the frames
     micro_max_s: float = 0.5
+    head_ratio: float = 0.5      # drop a run when a rigid head turn explains this share of its rise (head_pose) ...
+    head_min_px: float = 1.0     # ... and fakes at least this much motion, px at a 256-px face
 
 
 @dataclass(frozen=True)
@@ -200,10 +203,12 @@ def _region_runs(m: np.ndarray, th: np.ndarray, cfg: SpotConfig,
 
 
 def spot_events(signals: dict[str, RegionSignal], fps: float, speaking: np.ndarray | None = None,
-                cfg: SpotConfig = SpotConfig(), covered: dict[str, np.ndarray] | None = None) -> list[SpottedEvent]:
+                cfg: SpotConfig = SpotConfig(), covered: dict[str, np.ndarray] | None = None,
+                head: dict[str, np.ndarray] | None = None) -> list[SpottedEvent]:
     """Expression events from the region signals. ``speaking``: (T,) bool frames with speech;
     ``covered``: per region, (T,) bool frames where a hand covers it (:mod:`.occlusion`): a
-    region's runs that touch one are dropped."""
+    region's runs that touch one are dropped; ``head``: per region, the (T, n, 2) rotation
+    artefact (:mod:`.head_pose`): runs that a rigid head turn explains are dropped."""
     n_frames = len(next(iter(signals.values())).magnitude)
     speaking = np.zeros(n_frames, bool) if speaking is None else speaking.astype(bool)
     # Two channels: distance from rest finds macro and isolated micro events; distance from
@@ -215,6 +220,10 @@ def spot_events(signals: dict[str, RegionSignal], fps: float, speaking: np.ndarr
         for region, sig in signals.items():
             for on, apex, off, score in _region_runs(getattr(sig, channel), ths[region], cfg, min_frames):
                 if covered is not None and region in covered and covered[region][on:off + 1].any():
+                    continue
+                m = getattr(sig, channel)
+                if head is not None and region in head and explained_by_head(
+                        head[region], on, off, float(m[apex] - np.nan_to_num(m[on])), cfg.head_ratio, cfg.head_min_px):
                     continue
                 if channel == "magnitude" or (off - on + 1) / fps <= cfg.micro_max_s:
                     runs.append((score, region, on, apex, off))

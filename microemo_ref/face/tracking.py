@@ -7,7 +7,8 @@ the landmarks on both sides; longer gaps are reported and their frames marked in
 that nothing downstream measures motion there.
 
 Besides the 478 points, a track gives per frame the face box, a scale (distance of the inner
-eye corners, which expressions hardly change) and a blink flag from the eye opening.
+eye corners, which expressions hardly change) and a blink flag from the eye opening. It keeps
+FaceMesh's relative depth of each point too, from which :mod:`.head_pose` measures head turns.
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ class FaceTrack:
     valid: np.ndarray          # (T,) bool: detected, or inside a short interpolated gap
     fps: float
     size: tuple[int, int]      # frame (H, W)
+    depth: np.ndarray | None = None   # (T, 478) FaceMesh's relative depth z, px-like units (face.head_pose)
 
     @property
     def n_frames(self) -> int:
@@ -84,10 +86,10 @@ def track_face(frames: Iterable[np.ndarray], fps: float, *, max_gap: int = 5,
         for frame in frames:
             size = frame.shape[:2]
             pts = fm.landmarks(frame)
-            points.append(pts[:, :2] if pts is not None else np.full((N_LANDMARKS, 2), np.nan, np.float32))
+            points.append(pts if pts is not None else np.full((N_LANDMARKS, 3), np.nan, np.float32))
     if not points:
         raise NoFaceError(f"{source}: no frames to track")
-    landmarks = np.stack(points).astype(np.float32)
+    landmarks = np.stack(points).astype(np.float32)         # (T, 478, 3): x, y, z
     detected = ~np.isnan(landmarks[:, 0, 0])
     if not detected.any():
         raise NoFaceError(f"{source}: no face found in any of {len(points)} frames")
@@ -99,4 +101,4 @@ def track_face(frames: Iterable[np.ndarray], fps: float, *, max_gap: int = 5,
             landmarks[first:last + 1] = ((1 - w)[:, None, None] * landmarks[first - 1]
                                          + w[:, None, None] * landmarks[last + 1])
             valid[first:last + 1] = True
-    return FaceTrack(landmarks, detected, valid, float(fps), tuple(size))
+    return FaceTrack(landmarks[..., :2].copy(), detected, valid, float(fps), tuple(size), landmarks[..., 2].copy())

@@ -29,7 +29,7 @@ from microemo_ref.metrics.grounding import check_explanation, guard
 from microemo_ref.model.microemo import MicroEmo
 from microemo_ref.model.utterance_qformer import per_frame
 from microemo_ref.pipeline.dataset import describe
-from microemo_ref.pipeline.evidence import encoder_inputs, gather_evidence
+from microemo_ref.pipeline.evidence import Evidence, encoder_inputs, gather_evidence
 
 def default_checkpoint() -> Path:
     """The checkpoint shipped with the package (``microemo_ref/checkpoints/microemo-smollm2``)."""
@@ -68,6 +68,7 @@ class EmerResult:
     seconds: dict[str, float] = field(default_factory=dict)  # time per stage
     removed: list[dict] = field(default_factory=list)  # sentences the guard dropped, with their reasons
     raw_explanation: str = ""  # the model's explanation before the guard
+    evidence: Evidence | None = field(default=None, repr=False)  # everything measured (not in to_json)
 
     def to_json(self) -> dict:
         return {"explanation": self.explanation, "labels": self.labels, "events": self.events,
@@ -109,7 +110,7 @@ def run_emer(video: str | Path, model: MicroEmo, *, subtitles: str | Path | None
                      f"{len(removed) - cut} dropped, {cut} repaired by cutting a wrong quote (see 'removed')")
     return EmerResult(kept, labels, events, utts, cues, attention, notes,
                       ungrounded_times(explanation, measured_spans(events, spans)),
-                      {k: round(v, 2) for k, v in clock.items()}, removed, explanation)
+                      {k: round(v, 2) for k, v in clock.items()}, removed, explanation, evidence)
 
 
 __all__ = ["EmerResult", "default_checkpoint", "parse_labels", "run_emer"]

@@ -14,6 +14,7 @@ the command line prints, so the user knows what the model did not see.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -51,17 +52,28 @@ def gather_evidence(clip: Clip, cfg: VisualEncoderConfig = VisualEncoderConfig()
             evidence_local = extract_local_frames(clip.frames, clip.fps, speaking)
         except NoFaceError as err:
             notes.append(f"{err}; the local facial branch is left out")
-        covered = [] if evidence_local is None else evidence_local.covered_spans()
-        if covered:
-            spans = ", ".join(f"{a:.1f}-{b:.1f} s" for a, b in covered)
-            notes.append(f"{clip.path or '<in-memory clip>'}: a hand covers part of the face at {spans}; "
-                         "no facial events from the covered regions there")
+        if evidence_local is not None:
+            notes += local_notes(evidence_local, clip.path or "<in-memory clip>")
     feats = None
     if clip.audio is not None and clip.audio.size:
         feats = audio_features(clip.audio, clip.sample_rate)
     else:
         notes.append(f"{clip.path or '<in-memory clip>'}: no audio track; no audio tokens")
     return Evidence(clip, seg, index, evidence_local, feats, notes)
+
+
+def local_notes(local: LocalEvidence, source: str | Path) -> list[str]:
+    """What the user should know about the face measurement: hands over it, a turning head."""
+    notes = []
+    if covered := local.covered_spans():
+        spans = ", ".join(f"{a:.1f}-{b:.1f} s" for a, b in covered)
+        notes.append(f"{source}: a hand covers part of the face at {spans}; "
+                     "no facial events from the covered regions there")
+    if turned := local.turned_spans():
+        spans = ", ".join(f"{a:.1f}-{b:.1f} s" for a, b in turned)
+        notes.append(f"{source}: the head turns more than 10 degrees from its usual pose at {spans}; "
+                     "facial motion that the turn explains is not counted as an event")
+    return notes
 
 
 def encoder_inputs(ev: Evidence, cfg: VisualEncoderConfig = VisualEncoderConfig()) -> EncoderInputs:
@@ -82,4 +94,4 @@ def encoder_inputs(ev: Evidence, cfg: VisualEncoderConfig = VisualEncoderConfig(
     return x
 
 
-__all__ = ["Evidence", "encoder_inputs", "gather_evidence"]
+__all__ = ["Evidence", "encoder_inputs", "gather_evidence", "local_notes"]
