@@ -88,3 +88,12 @@ def test_a_wrong_quote_in_parentheses_is_cut_and_the_rest_kept():
     assert guard(text, problems) == ("During utterance 3, around 6.4 s, there is a brief flash. "
                                      "In utterance 3 (5.0-7.0 s) the voice drops.")
     assert without_quotes('She says "x".', ["x"]) is None
+
+
+def test_opening_with_a_quote_is_a_speech_claim():
+    # r4's answer over the silent Pexels clip after the head gate (session 8): the sentence split
+    # at '.."' left 'opens with "None.."' on its own, with no speech word; the training answers
+    # open with 'The person opens with "<utterance 1>"', so that is a claim of speech.
+    assert speech_problems('The person opens with "None.."', []) == ["speech: no utterance was found"]
+    assert speech_problems('The person opens with "Fine, thanks."', ["Fine, thanks."]) == []
+    assert speech_problems('The story opens with a smile.', []) == []

@@ -33,9 +33,11 @@ from collections.abc import Sequence
 
 from microemo_ref.metrics.clues import measured_spans, ungrounded_times, unsupported_flashes
 
-#: Words that claim something was heard: speech, words, a voice and its qualities.
+#: Words that claim something was heard: speech, words, a voice and its qualities, and the
+#: training answers' 'The person opens with "..."'.
 SPEECH = re.compile(r"\b(?:say(?:s|ing)?|said|speak(?:s|ing)?|spoke(?:n)?|speech|voice[sd]?|pitch(?:ed)?|heard|"
-                    r"words?|utterances?|ask(?:s|ed)?|repl(?:y|ies|ied)|told|talk(?:s|ing|ed)?)\b", re.IGNORECASE)
+                    r"words?|utterances?|ask(?:s|ed)?|repl(?:y|ies|ied)|told|talk(?:s|ing|ed)?|"
+                    r"open(?:s|ed)?\s+with(?=\s*[\"\u201c]))\b", re.IGNORECASE)   # 'opens with "..."'
 #: "no speech", "does not speak", "nothing is said", "in other words": not claims of speech.
 NO_SPEECH = re.compile(r"\b(?:no|not|never|nothing|without|silent|silence)\b(?:\W+\w+){0,2}\W+(?:speech|voices?|"
                        r"words?|sounds?|utterances?|spoken|said|says?|speak(?:s|ing)?|talk\w*|heard)\b"
