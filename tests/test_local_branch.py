@@ -173,3 +173,22 @@ def test_sided_mouth_corners_keep_a_one_sided_pull_whole():
     sided = region_signals(motion, SpotConfig())["mouth_corners"].transient
     assert both.max() > 0.5
     np.testing.assert_allclose(sided, np.sqrt(2) * both, atol=1e-9)
+
+
+def test_region_signals_at_a_low_frame_rate():
+    # At 8 fps the spotter's 5-Hz low-pass would lie above Nyquist (4 Hz), which scipy refuses;
+    # it filters at 0.9 of Nyquist instead, and a 0.5-s pull still shows.
+    from microemo_ref.face.motion import RegionMotion
+    from microemo_ref.face.regions import NOSE_BRIDGE
+    from microemo_ref.face.spotting import region_signals
+
+    n = 40
+    template = np.zeros((478, 2))
+    template[NOSE_BRIDGE[0]] = (128, 100)
+    template[61], template[291] = (100, 170), (156, 170)
+    points = np.zeros((n, 2, 2))
+    points[20:24, :, 1] = 2.0
+    motion = RegionMotion({"mouth_corners": points}, np.ones(n, bool), np.zeros(n, bool), np.zeros(n), 8.0,
+                          template, [0])
+    m = region_signals(motion)["mouth_corners"].magnitude
+    assert np.isfinite(m).all() and 19 <= int(np.argmax(m)) <= 24 and m.max() > 1.0

@@ -125,7 +125,8 @@ class RegionSignal:
 
 def region_signals(motion: RegionMotion, cfg: SpotConfig = SpotConfig()) -> dict[str, RegionSignal]:
     """The signal of every region (see the module docstring)."""
-    b, a = butter(2, cfg.lowpass_hz / (motion.fps / 2))
+    # Below 11 fps the 5-Hz cut-off would pass Nyquist: filter at 0.9 of Nyquist instead.
+    b, a = butter(2, min(cfg.lowpass_hz / (motion.fps / 2), 0.9))
     slow_frames = 2 * int(round(cfg.micro_max_s * motion.fps)) + 1
     midline = motion.template[NOSE_BRIDGE[0], 0]
     out = {}

@@ -62,9 +62,25 @@ def gather_evidence(clip: Clip, cfg: VisualEncoderConfig = VisualEncoderConfig()
     return Evidence(clip, seg, index, evidence_local, feats, notes)
 
 
+#: Below these, micro-expressions cannot be measured with any confidence (our rule of thumb: a
+#: 200-ms flash spans 4 frames at 20 fps; a 100-px face gives FaceMesh's landmarks and the flow
+#: patches a quarter of the detail of the generated faces, which are about 260 px wide).
+MIN_FACE_PX: float = 100.0
+MIN_MICRO_FPS: float = 20.0
+
+
 def local_notes(local: LocalEvidence, source: str | Path) -> list[str]:
-    """What the user should know about the face measurement: hands over it, a turning head."""
+    """What the user should know about the face measurement: a small face or a low frame rate,
+    hands over it, a turning head."""
     notes = []
+    boxes = local.track.boxes[local.track.valid]
+    width = float(np.median(boxes[:, 2] - boxes[:, 0]))
+    if width < MIN_FACE_PX:
+        notes.append(f"{source}: the face is only {width:.0f} px wide (under {MIN_FACE_PX:.0f} px): "
+                     "its micro events and amplitudes are unreliable")
+    if local.fps < MIN_MICRO_FPS:
+        notes.append(f"{source}: {local.fps:.0f} fps (under {MIN_MICRO_FPS:.0f}): a micro-expression spans "
+                     f"only {max(1, round(0.2 * local.fps))}-{round(0.5 * local.fps)} frames; its micro events are unreliable")
     if covered := local.covered_spans():
         spans = ", ".join(f"{a:.1f}-{b:.1f} s" for a, b in covered)
         notes.append(f"{source}: a hand covers part of the face at {spans}; "
@@ -94,4 +110,4 @@ def encoder_inputs(ev: Evidence, cfg: VisualEncoderConfig = VisualEncoderConfig(
     return x
 
 
-__all__ = ["Evidence", "encoder_inputs", "gather_evidence", "local_notes"]
+__all__ = ["MIN_FACE_PX", "MIN_MICRO_FPS", "Evidence", "encoder_inputs", "gather_evidence", "local_notes"]
