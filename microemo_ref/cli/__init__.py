@@ -1,0 +1,149 @@
+"""The ``microemo-ref`` command (also ``python -m microemo_ref``).
+
+Subcommands: ``demo`` (what the reference can do so far, on a bundled sample), ``generate``
+(sample dialogues with ground truth), ``samples`` (regenerate the committed set), ``spot`` and
+``spot-eval`` (the local facial branch and its MEGC score), ``utterances`` (utterance
+segments and the token budget of the utterance-aware Q-Former), ``emer`` (the end-to-end run:
+explanation and emotion labels), ``cache`` and ``train`` (measure clips once; train MicroEmo),
+``evaluate``, ``rescore`` and ``ablate`` (scores on clips with ground truth, issue #7),
+``info`` (summary of a clip) and ``nbclean`` (strip notebook metadata before committing).
+
+The commands live in three modules by what they do: :mod:`.clips` (measure, no model),
+:mod:`.run` (run or train the model) and :mod:`.scores` (score and tidy); this one builds the
+parser and runs the chosen command.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("GLOG_minloglevel", "2")       # quieten MediaPipe's C++ logging
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from microemo_ref.cli.clips import cmd_generate, cmd_info, cmd_samples, cmd_spot, cmd_spot_eval, cmd_utterances  # noqa: E402
+from microemo_ref.cli.run import DEMO_SAMPLE, cmd_cache, cmd_demo, cmd_emer, cmd_train  # noqa: E402
+from microemo_ref.cli.scores import cmd_ablate, cmd_evaluate, cmd_nbclean, cmd_rescore  # noqa: E402
+
+
+def _subtitle_options(p: argparse.ArgumentParser) -> None:
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--subtitles", help="an .srt or .vtt file (default: a side file with the video's name)")
+    group.add_argument("--no-subtitles", action="store_true", help="ignore subtitles; segment by voice activity")
+
+
+def _model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", help="a checkpoint folder (default: the shipped one)")
+    p.add_argument("--llm", default="smollm2", help="the frozen LLM: smollm2 (default) or a local model folder")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="microemo-ref", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("demo", help="run the demo on a bundled sample")
+    p.add_argument("--video", help="a clip to use instead of the bundled sample")
+    p.add_argument("--out", default="out", help="folder for the demo figure (default: out/)")
+    p.set_defaults(func=cmd_demo)
+    p = sub.add_parser("generate", help="generate sample dialogues with ground truth")
+    p.add_argument("--out", required=True)
+    p.add_argument("--n", type=int, default=4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--face", help="a frontal face photo to animate instead of the bundled faces")
+    p.add_argument("--scenario", help="congruent | concealed | shift | neutral (default: cycle through all)")
+    p.add_argument("--split", default="test", choices=["train", "test", "all"], help="bundled identities to use")
+    p.set_defaults(func=cmd_generate)
+    p = sub.add_parser("samples", help="regenerate the committed sample set")
+    p.add_argument("--out", default="data_samples")
+    p.set_defaults(func=cmd_samples)
+    p = sub.add_parser("spot", help="spot micro- and macro-expressions in a video (local facial branch)")
+    p.add_argument("video")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_spot)
+    p = sub.add_parser("spot-eval", help="score spotting on every clip with ground truth under DIR (MEGC protocol)")
+    p.add_argument("dir")
+    p.add_argument("--annotations", help="a CASME-style annotation table (CSV/TSV) instead of generated JSON")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_spot_eval)
+    p = sub.add_parser("utterances", help="utterance segments (subtitles or voice activity) and the token budget")
+    p.add_argument("video")
+    _subtitle_options(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_utterances)
+    p = sub.add_parser("emer", help="explain the emotional state in a video (end-to-end EMER)")
+    p.add_argument("video")
+    _subtitle_options(p)
+    _model_options(p)
+    p.add_argument("--no-guard", action="store_true",
+                   help="keep sentences that claim what the evidence lacks (they are still listed)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_emer)
+    p = sub.add_parser("evaluate", help="score MicroEmo on every clip with ground truth under DIR")
+    p.add_argument("dir")
+    _model_options(p)
+    p.add_argument("--limit", type=int, help="only the first N clips")
+    p.add_argument("--judge", default="unavailable",
+                   help="LLM judge: 'unavailable' (default), 'replay:FILE', or an OpenAI-compatible base URL")
+    p.add_argument("--judge-model", default="judge", help="model name sent to an HTTP judge")
+    p.add_argument("--scenario", nargs="+", help="only clips of these scenarios (e.g. concealed)")
+    p.add_argument("--knockout", nargs="+", default=[], choices=["local_branch", "cue_text", "video", "audio"],
+                   help="switch these parts of the trained model off at inference (reliance, not an ablation)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+    p = sub.add_parser("rescore", help="score a saved evaluate --json report again (after the lexicon or the clue rule changed)")
+    p.add_argument("report")
+    p.add_argument("--out", help="write here instead of over REPORT")
+    p.set_defaults(func=cmd_rescore)
+    p = sub.add_parser("ablate", help="train and score MicroEmo with one part switched off at a time (issue #7)")
+    p.add_argument("--data", nargs="+", default=[".cache/train"], help="cached training clips")
+    p.add_argument("--eval", default=".cache/eval_test", help="cached held-out clips")
+    p.add_argument("--variants", nargs="+",
+                   default=["full", "no_local", "no_time_text", "whole_only", "windows", "subtitles_only",
+                            "plus_readout"])
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--recipe", default="quick", choices=["quick", "full"])
+    p.add_argument("--out", default=".cache/ablations", help="runs (checkpoints, answers) go here")
+    p.add_argument("--summary", help="also write the summary table here (e.g. benchmarks/results/ablations.json)")
+    p.add_argument("--finished-only", action="store_true", help="train nothing: summarise the finished runs, list the rest")
+    p.add_argument("--llm", default="smollm2")
+    p.set_defaults(func=cmd_ablate)
+    p = sub.add_parser("cache", help="measure every video under DIR once (evidence for training and evaluation)")
+    p.add_argument("dir")
+    p.set_defaults(func=cmd_cache)
+    p = sub.add_parser("train", help="train MicroEmo (two stages) on cached examples")
+    p.add_argument("--data", nargs="+", default=[".cache/train"])
+    p.add_argument("--out", default=".cache/runs/default")
+    p.add_argument("--align-epochs", type=int, default=1)
+    p.add_argument("--emer-epochs", type=int, default=3)
+    p.add_argument("--batch", type=int, default=1, help="examples per step (1 was fastest per example on a 2-core CPU)")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--concealed-repeat", type=int, default=2,
+                   help="EMER stage: times each concealed-emotion clip is seen per epoch")
+    p.add_argument("--limit", type=int, help="use only the first N examples")
+    p.add_argument("--llm", default="smollm2")
+    p.add_argument("--accelerate", action="store_true",
+                   help="train through accelerate: `accelerate launch -m microemo_ref train --accelerate ...`")
+    p.add_argument("--readout", action="store_true",
+                   help="fit the micro-expression readout and write its answer into the cue line (our addition)")
+    p.set_defaults(func=cmd_train)
+    p = sub.add_parser("info", help="summary of a clip (video + audio + subtitles)")
+    p.add_argument("video")
+    p.set_defaults(func=cmd_info)
+    p = sub.add_parser("nbclean", help="strip notebook metadata and report house-rule breaches")
+    p.add_argument("notebooks", nargs="+")
+    p.set_defaults(func=cmd_nbclean)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError, RuntimeError) as err:
+        print(f"microemo-ref {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+
+__all__ = ["DEMO_SAMPLE", "build_parser", "main"]

@@ -1,0 +1,128 @@
+"""``microemo-ref`` subcommands that run or train the model: ``demo``, ``emer``, ``cache`` and
+``train``."""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from microemo_ref.cli.clips import print_events, progress, truth_for
+
+DEMO_SAMPLE = "concealed_astronaut_s0002"
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from microemo_ref.config import DATA_SAMPLES
+    from microemo_ref.io.clip import load_clip
+    from microemo_ref.viz import tour_figure
+
+    video = Path(args.video) if args.video else DATA_SAMPLES / f"{DEMO_SAMPLE}.mp4"
+    clip = load_clip(video)
+    truth = truth_for(video)
+    print(f"MicroEmo reference demo: {video.name}")
+    print(f"  {clip.n_frames} frames at {clip.fps:g} fps ({clip.duration:.1f} s), {clip.size[1]}x{clip.size[0]} px, "
+          f"audio {'none' if clip.audio is None else f'{len(clip.audio) / clip.sample_rate:.1f} s at {clip.sample_rate} Hz'}")
+    for i, u in enumerate(clip.utterances, 1):
+        print(f"  utterance {i}: {u.start:5.2f}-{u.end:5.2f} s  \"{u.text}\"")
+    if truth:
+        print(f"  ground truth: scenario {truth['scenario']}, felt {truth['emotions']['felt']}, shown {truth['emotions']['shown']}")
+        for ev in truth["events"]:
+            print(f"    {ev['kind']:5s} {ev['emotion']:8s} frames {ev['onset']}-{ev['apex']}-{ev['offset']} "
+                  f"({ev['onset_s']:.2f}-{ev['offset_s']:.2f} s) regions {', '.join(ev['regions'])} peak {ev['amplitude']} px")
+        print(f"  gold labels: {', '.join(truth['labels'])}")
+        print(f"  gold explanation: {truth['explanation']}")
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        fig = tour_figure(clip.frames, clip.audio, clip.sample_rate, {"name": video.stem, **truth})
+        fig.savefig(out / "demo.png", dpi=80)
+        print(f"  figure: {out / 'demo.png'}")
+    from microemo_ref.face.local_branch import extract_local
+
+    print("Local facial branch (FaceMesh + optical flow + spotting):")
+    print_events(extract_local(video).to_json())
+    from microemo_ref.pipeline.emer import default_checkpoint, run_emer
+
+    try:
+        folder = default_checkpoint()
+    except FileNotFoundError as err:
+        print(f"(no end-to-end EMER run: {err})")
+        return 0
+    from microemo_ref.model.llm import load_llm
+    from microemo_ref.model.microemo import load_checkpoint
+
+    t = time.perf_counter()
+    model = load_checkpoint(folder, load_llm())
+    print(f"End-to-end EMER (SmolLM2-135M + the shipped checkpoint, loaded in {time.perf_counter() - t:.1f} s):")
+    result = run_emer(video, model)
+    print(f"  {result.explanation}")
+    print(f"  emotions: {', '.join(result.labels) or '(none parsed)'}")
+    print_removed(result.removed)
+    print(f"  time: measure {result.seconds['measure']:.1f} s, encode + generate {result.seconds['encode_and_generate']:.1f} s")
+    return 0
+
+
+def load_model_from_args(args: argparse.Namespace):
+    from microemo_ref.model.llm import load_llm
+    from microemo_ref.model.microemo import load_checkpoint
+    from microemo_ref.pipeline.emer import default_checkpoint
+
+    folder = Path(args.checkpoint) if args.checkpoint else default_checkpoint()
+    return load_checkpoint(folder, load_llm(args.llm))
+
+
+def cmd_emer(args: argparse.Namespace) -> int:
+    from microemo_ref.pipeline.emer import run_emer
+
+    subtitles = None if args.no_subtitles else (args.subtitles or "auto")
+    t = time.perf_counter()
+    model = load_model_from_args(args)
+    load_s = time.perf_counter() - t
+    result = run_emer(args.video, model, subtitles=subtitles, grounding_guard=not args.no_guard)
+    result.seconds["load"] = round(load_s, 2)
+    if args.json:
+        print(json.dumps(result.to_json(), indent=1))
+        return 0
+    print(f"{args.video}")
+    for note in result.notes:
+        print(f"  note: {note}")
+    print(f"  measured {result.cues}")
+    print(f"\n{result.explanation or '(every sentence claimed what the evidence lacks)'}\n\n"
+          f"Emotions: {', '.join(result.labels) or '(none parsed)'}")
+    print_removed(result.removed, dropped=not args.no_guard)
+    print(f"\n  time: load {load_s:.1f} s, measure {result.seconds['measure']:.1f} s, "
+          f"encode + generate {result.seconds['encode_and_generate']:.1f} s")
+    return 0
+
+
+def print_removed(removed: list[dict], dropped: bool = True) -> None:
+    if removed:
+        print(f"\n  {'dropped' if dropped else 'unsupported'} (claims the evidence lacks):")
+    for p in removed:
+        print(f"    {p['sentence']}  [{'; '.join(p['reasons'])}]")
+        if dropped and p.get("repair"):
+            print(f"      kept as: {p['repair']}")
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    from microemo_ref.pipeline.dataset import cache_folder
+
+    paths = cache_folder(args.dir, progress)
+    print(f"{len(paths)} examples cached under {args.dir}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from microemo_ref.model.microemo import MicroEmoConfig
+    from microemo_ref.pipeline.train import TrainConfig, train
+
+    cfg = TrainConfig(data=tuple(args.data), out=args.out, align_epochs=args.align_epochs,
+                      emer_epochs=args.emer_epochs, batch=args.batch, lr=args.lr, seed=args.seed, limit=args.limit,
+                      concealed_repeat=args.concealed_repeat, accelerate=args.accelerate)
+    folder = train(cfg, MicroEmoConfig(llm=args.llm, readout=args.readout), progress=progress)
+    print(f"checkpoint: {folder}")
+    return 0
+

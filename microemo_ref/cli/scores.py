@@ -1,0 +1,107 @@
+"""``microemo-ref`` subcommands that score: ``evaluate``, ``rescore`` and ``ablate`` (clips with
+ground truth, issues #6 and #7), and ``nbclean`` (the notebooks' house rules)."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from microemo_ref.cli.clips import progress
+from microemo_ref.cli.run import load_model_from_args
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from microemo_ref.pipeline.dataset import cache_folder
+    from microemo_ref.metrics.judge import make_judge
+    from microemo_ref.pipeline.ablations import knock_out
+    from microemo_ref.pipeline.evaluate import evaluate
+
+    judge = make_judge(args.judge, args.judge_model)  # a bad --judge fails before any work
+    cache_folder(args.dir, progress)  # measures only clips not measured yet
+    model = knock_out(load_model_from_args(args), args.knockout)
+    report = evaluate(model, [args.dir], limit=args.limit, progress=None if args.json else progress,
+                      judge=judge, scenarios=args.scenario)
+    report["knocked_out"] = list(args.knockout)
+    if args.json:
+        print(json.dumps(report, indent=1))
+        return 0
+    print(f"{report['clips']} clips under {args.dir}"
+          + (f"; switched off at inference: {', '.join(args.knockout)}" if args.knockout else ""))
+    print_scores(report)
+    return 0
+
+
+def print_scores(report: dict) -> None:
+    print(f"{'':12s} {'P':>6s} {'R':>6s} {'F':>6s} {'coverage':>9s} {'n':>4s}")
+    for name, s in [("overall", report["ov"]), *report["per_scenario"].items()]:
+        print(f"{name:12s} {s['precision']:6.3f} {s['recall']:6.3f} {s['f']:6.3f} {s['coverage']:9.3f} {s['samples']:4d}")
+    if report["clue_recall"] is not None:
+        per = ", ".join(f"{k} {v:.3f}" for k, v in report.get("clue_recall_per_scenario", {}).items())
+        print(f"clue recall (micro-expressions, time within 0.3 s and utterance named): {report['clue_recall']:.3f}"
+              + (f" ({per})" if per else ""))
+    print(f"grounded (only measured times cited): {report['grounded']:.3f}")
+    if report.get("flashes_grounded") is not None:
+        print(f"flashes grounded (every flash claimed has a spotted micro event): {report['flashes_grounded']:.3f}")
+    if report.get("claims_grounded") is not None:
+        print(f"claims grounded (times, flashes, speech and quotes all backed by the evidence): "
+              f"{report['claims_grounded']:.3f}")
+    if report.get("clue_recall_guarded") is not None:
+        print(f"clue recall on concealed clips after the grounding guard (what run_emer returns): "
+              f"{report['clue_recall_guarded']:.3f}")
+    print(f"explanation similarity to gold (proxy, {report['similarity']['proxy']}): {report['similarity']['mean']:.3f}")
+    j = report["judge"]
+    print(f"LLM judge: {j['reason']}" if j["judge"] == "unavailable" else
+          f"LLM judge ({j['judge']}, {j['prompt_version']}): clue overlap {j['clue_overlap']}, "
+          f"label overlap {j['label_overlap']} (0-10)")
+
+
+def cmd_rescore(args: argparse.Namespace) -> int:
+    from microemo_ref.io.clip import atomic_path
+    from microemo_ref.pipeline.evaluate import rescore
+
+    path = Path(args.report)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such report")
+    try:
+        report = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is not a JSON report ({err})") from None
+    if not isinstance(report, dict) or not report.get("answers"):
+        raise ValueError(f"{path} has no answers to score again (write one with 'microemo-ref evaluate DIR --json')")
+    before, clues_before = report.get("ov", {}).get("f"), report.get("clue_recall")
+    report = rescore(report)
+    out = Path(args.out or path)
+    with atomic_path(out) as tmp:
+        tmp.write_text(json.dumps(report, indent=1) + "\n")
+    print(f"{report['clips']} answers in {path} scored again with the current lexicon and clue rule; OV F {before} -> "
+          f"{report['ov']['f']}, clue recall {clues_before} -> {report['clue_recall']}; written to {out}")
+    print_scores(report)
+    return 0
+
+
+def cmd_ablate(args: argparse.Namespace) -> int:
+    from microemo_ref.pipeline.ablations import format_table, run_ablations
+
+    summary = run_ablations(args.variants, args.seeds, args.data, [args.eval], args.out, args.recipe, args.llm,
+                            progress=progress, finished_only=args.finished_only)
+    print(f"recipe {summary['recipe']}, seeds {summary['seeds']}; OV F, mean ± sd over seeds")
+    print(format_table(summary))
+    print(f"written to {Path(args.out) / 'ablations.json'}")
+    if args.summary:
+        Path(args.summary).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.summary).write_text(json.dumps(summary, indent=1) + "\n")
+        print(f"summary copied to {args.summary}")
+    return 0
+
+
+def cmd_nbclean(args: argparse.Namespace) -> int:
+    from microemo_ref.notebook_tools import clean_file, problems
+
+    bad = 0
+    for p in args.notebooks:
+        clean_file(p)
+        for msg in problems(p):
+            print(f"{p}: {msg}")
+            bad += 1
+    return 1 if bad else 0
+
