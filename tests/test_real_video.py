@@ -67,3 +67,17 @@ def test_emer_on_a_real_voice_with_subtitles(capsys):
     assert check_explanation(out["explanation"], out["events"], spans, texts) == []
     for p in out["removed"]:
         assert p["reasons"] and p["sentence"] in out["raw_explanation"]
+
+
+def test_emer_on_a_real_voice_without_subtitles(capsys):
+    # With speech but no subtitles the utterances come from voice activity and carry no words:
+    # whatever the model quotes, nothing quoted survives the guard.
+    assert main(["emer", str(SPEECH), "--no-subtitles", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["utterances"]) == 4 and all(u["source"] == "vad" and u["text"] == "" for u in out["utterances"])
+    spans = [(u["start"], u["end"]) for u in out["utterances"]]
+    assert check_explanation(out["explanation"], out["events"], spans, ["" for _ in spans]) == []
+    # r4 quotes anyway ('says "None."', 'utterance 3 ("1.0-1.7 s,")'): the guard drops one sentence
+    # and cuts the quote from the other.
+    assert '"' in out["raw_explanation"] and '"' not in out["explanation"]
+    assert any(p["repair"] for p in out["removed"])
