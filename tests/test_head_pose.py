@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from microemo_ref.face.head_pose import (artefact_change, euler_deg, head_rotations, kabsch, rotation_artefact, turn_deg,
-                                         turned_spans)
+from microemo_ref.face.head_pose import (artefact_change, euler_deg, head_rotations, kabsch, rotation_artefact,
+                                         turn_deg, turned_spans)
 from microemo_ref.face.landmarks import detect_landmarks
 from microemo_ref.face.spotting import RegionSignal, spot_events
 from microemo_ref.face.tracking import FaceTrack
@@ -27,10 +27,13 @@ def mesh() -> np.ndarray:
 
 
 def _track(mesh: np.ndarray, rotations: list[np.ndarray], shift=(320.0, 240.0), scale=1.0) -> FaceTrack:
-    """A track of the rigid mesh seen under each rotation (orthographic camera)."""
-    seen = np.stack([scale * mesh @ r.T for r in rotations])          # (T, 478, 3)
+    """A track of the rigid mesh seen under each rotation (orthographic camera); ``shift``
+    (2,) or (T, 2) and ``scale`` () or (T,) move and zoom it in the image."""
     n = len(rotations)
-    return FaceTrack((seen[..., :2] + shift).astype(np.float32), np.ones(n, bool), np.ones(n, bool), 25.0,
+    scale = np.broadcast_to(np.asarray(scale, float), (n,))
+    seen = np.stack([k * mesh @ r.T for k, r in zip(scale, rotations)])          # (T, 478, 3)
+    shift = np.broadcast_to(np.asarray(shift, float), (n, 2))
+    return FaceTrack((seen[..., :2] + shift[:, None]).astype(np.float32), np.ones(n, bool), np.ones(n, bool), 25.0,
                      (480, 640), seen[..., 2].astype(np.float32))
 
 
@@ -55,7 +58,8 @@ def test_a_turn_fakes_motion_but_a_roll_a_shift_or_a_zoom_do_not(mesh):
     for rotations in (still, roll):
         art = _artefact(_track(mesh, rotations))
         assert max(artefact_change(a, 0, 9) for a in art.values()) < 1e-3, "the 2-D alignment undoes in-plane motion"
-    art = _artefact(_track(mesh, still, shift=(100.0, 50.0), scale=1.3))
+    moving = np.stack([np.linspace(100, 180, 10), np.linspace(50, 20, 10)], axis=1)   # slides and comes closer
+    art = _artefact(_track(mesh, still, shift=moving, scale=np.linspace(1.0, 1.3, 10)))
     assert max(artefact_change(a, 0, 9) for a in art.values()) < 1e-3
     # A 12-degree turn: FaceMesh's depth gives the face relief, so the regions move apart by
     # several pixels at a 256-px face (micro-expressions move them by 1-3 px).
@@ -70,6 +74,13 @@ def test_a_turn_fakes_motion_but_a_roll_a_shift_or_a_zoom_do_not(mesh):
     assert turned_spans(rot, 25.0, min_deg=5.0) == [(0.0, 0.04), (0.36, 0.4)]
 
 
+def test_smoothing_never_crosses_a_lost_face(mesh):
+    track = _track(mesh, [_rot()] * 5 + [_rot(yaw=15)] * 5)
+    track.valid[5] = False
+    _, rot = head_rotations(track, smooth_frames=5)
+    np.testing.assert_allclose(euler_deg(rot[[4, 6]])[:, 0] - euler_deg(rot[[0]])[0, 0], [0.0, 15.0], atol=1e-3)
+
+
 def test_the_spotter_drops_a_run_that_a_head_turn_explains():
     rng = np.random.default_rng(0)
     brief = 0.05 + 0.005 * rng.standard_normal(100)
@@ -77,13 +88,27 @@ def test_the_spotter_drops_a_run_that_a_head_turn_explains():
     signals = {"nose": RegionSignal(np.full(100, 0.1), brief, np.zeros((100, 4, 2)), np.ones(4))}
     assert len(spot_events(signals, 25.0)) == 1
     art = np.zeros((100, 4, 2))
-    art[50:, :, 0] = 1.2                                # a turn that fakes 1.2 px: less than half the rise
+    art[50:53, :, 0] = 1.2                              # it fakes 1.2 px: less than half the rise
     assert len(spot_events(signals, 25.0, head={"nose": art})) == 1
-    art[50:, :, 0] = 2.0                                # 2 px: more than half
+    art[50:53, :, 0] = 2.0                              # 2 px: more than half
     assert spot_events(signals, 25.0, head={"nose": art}) == []
     assert len(spot_events(signals, 25.0, head={"lips": art})) == 1   # another region's artefact does not matter
-    # Below the floor (1 px) a turn is not trusted, however small the run: expressions alone
-    # move FaceMesh's rotation estimate that much.
+    # Below the floor a turn is not trusted, however small the run: expressions alone move
+    # FaceMesh's rotation estimate that much.
     brief[50:53] = 1.0
-    art[50:, :, 0] = 0.8
+    art[50:53, :, 0] = 0.8
     assert len(spot_events(signals, 25.0, head={"nose": art})) == 1
+
+
+def test_a_run_starting_after_a_lost_face_is_still_gated():
+    rng = np.random.default_rng(0)
+    brief = 0.05 + 0.005 * rng.standard_normal(100)
+    brief[:45] = np.nan                                 # the face is lost up to frame 44
+    brief[45:48] = 3.0
+    signals = {"nose": RegionSignal(np.full(100, 0.1), brief, np.zeros((100, 4, 2)), np.ones(4))}
+    assert len(spot_events(signals, 25.0)) == 1
+    art = np.full((100, 4, 2), np.nan)
+    art[45:] = 0.0
+    assert len(spot_events(signals, 25.0, head={"nose": art})) == 1   # a still head explains nothing
+    art[46:49, :, 0] = 3.0                              # the head turns and back as the face comes back
+    assert spot_events(signals, 25.0, head={"nose": art}) == []       # (the run's onset is a lost frame)

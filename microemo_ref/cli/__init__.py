@@ -145,5 +145,4 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-
 __all__ = ["DEMO_SAMPLE", "build_parser", "main"]

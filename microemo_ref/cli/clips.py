@@ -34,7 +34,7 @@ def print_events(ev: dict) -> None:
     for a, b in ev.get("hand_over_face", []):
         print(f"  hand over the face {a:.2f}-{b:.2f} s (no events from the covered regions)")
     for a, b in ev.get("head_turned", []):
-        print(f"  head turned over 10 degrees {a:.2f}-{b:.2f} s (no events that the turn explains)")
+        print(f"  head turned {a:.2f}-{b:.2f} s (no events that the turn explains)")
 
 
 def cmd_spot(args: argparse.Namespace) -> int:

@@ -5,25 +5,38 @@ in-plane rotation; :mod:`.motion`). That removes a head that slides, nods toward
 comes closer, but not one that turns (yaw) or tips (pitch): the face is not flat, so an
 out-of-plane rotation moves the nose, brows and mouth by different amounts in the image
 (parallax), and no similarity undoes that. On generated clips the head only moves in the image
-plane, so this never mattered; on the first real video (``data_samples/real/``) a head tipping
-down and sideways at 18-19.6 s gave three "micro-expressions" in the nose.
+plane, so this never mattered; on the first real video (``data_samples/real/``) a head swinging
+away from its rest pose gave a 13-s brow "macro-expression", and a head tipping down at 18.6 s a
+nose "micro-expression".
 
 FaceMesh (Kartynnik et al., 2019) regresses each point's depth as well. This module:
 
 1. brings every frame's 3-D mesh to a common frame (centred on the stable points, scaled to a
    256-px face) and takes the clip's *rest mesh*, the per-point median over valid frames;
-2. fits the rotation R_t that maps the rest mesh's stable points onto frame t's (Kabsch, 1976:
-   the orthogonal Procrustes solution by SVD, no reflection), smoothed over a few frames;
+2. fits the rotation R_t that maps the rest mesh's stable points onto frame t's (Kabsch, 1976;
+   the reflection guard of Kabsch, 1978: the orthogonal Procrustes solution by SVD), smoothed
+   over a few frames within each run of frames with a face;
 3. predicts the *rotation artefact*: the rest mesh rotated by R_t, projected orthographically,
-   aligned back onto the rest by the same kind of 2-D similarity the motion step uses, minus
-   the rest. It is how far each landmark would appear to move if the face were rigid and only
-   the head turned (px at a 256-px face, the unit of the region signals).
+   aligned back onto the rest by a 2-D similarity on the stable points (the motion step's first
+   alignment), minus the rest. It is how far each landmark would appear to move if the face
+   were rigid and only the head turned (px at a 256-px face, the unit of the region signals).
+
+   It is an index of how much a turn deforms the face, not an exact model of the measurement:
+   the motion step's last correction is a similarity fitted to the flow of its anchor patches
+   (nose bridge and forehead), which leaves 2-4x more in the mouth and lids and less in the inner
+   brows. Modelled that way (tried in session 8), FaceMesh's expression-driven rotation noise is
+   amplified as much: the gate changed the events of 20 of the 48 generated held-out clips
+   (real smiles and lid movements dropped) and kept the nose event at 18.6 s on the real clip.
 
 **Our rule** (the gate; :func:`microemo_ref.face.spotting.spot_events`, ``head=``): a region's
-run is dropped when, between its onset and any frame up to its offset, the rotation artefact
-of that region changes by at least ``head_ratio`` (0.5) of the run's own rise *and* by at
-least ``head_min_px`` (1 px at a 256-px face). A rigid turn then explains at least half of
-what was measured. Roll (in-plane) is removed by the alignment and produces no artefact.
+run is dropped when, between its onset (the first frame with a face) and any frame up to its
+offset, the rotation artefact of that region changes by at least ``head_ratio`` (0.5) of the
+run's own rise *and* by at least ``head_min_px`` (1 px at a 256-px face). Roll (in-plane) is
+removed by the alignment and produces no artefact. The rule is deliberately conservative: the
+spotter's transient channel (distance from a running median) cannot see a steady turn, yet its
+runs are gated by the artefact's whole change, so a brief movement during a turn is distrusted
+too. Gated by the high-passed artefact instead (tried in session 8), the nose "micro" at 18.6 s,
+which the frames show is the head tipping, survives.
 
 The floor is there because the mesh is an estimate that expressions move too: on generated
 clips, where the head never leaves the image plane, brow raises shift the fitted rotation
@@ -41,6 +54,8 @@ from microemo_ref.face.landmarks import similarity_matrix
 from microemo_ref.face.regions import REFERENCE_FACE_PX, REGIONS, STABLE_POINTS, face_size_px
 from microemo_ref.face.tracking import FaceTrack, _runs
 
+#: A head turned further than this from its rest pose is named in the notes (degrees).
+TURN_DEG: float = 10.0
 #: Points for the rotation fit: the stable points less the forehead top (10), which a brow raise drags.
 POSE_POINTS: tuple[int, ...] = tuple(i for i in STABLE_POINTS if i != 10)
 
@@ -78,9 +93,10 @@ def head_rotations(track: FaceTrack, smooth_frames: int = 5) -> tuple[np.ndarray
     for t in np.flatnonzero(valid):
         dst = mesh[t, stable] - mesh[t, stable].mean(axis=0)
         rot[t] = kabsch(src, dst)
-    if smooth_frames > 1 and valid.sum() > 1:
-        rot[valid] = uniform_filter1d(rot[valid], size=min(smooth_frames, int(valid.sum())), axis=0, mode="nearest")
-        for t in np.flatnonzero(valid):
+    for first, last in _runs(valid) if smooth_frames > 1 else ():   # never across a lost face
+        run = slice(first, last + 1)
+        rot[run] = uniform_filter1d(rot[run], size=min(smooth_frames, last - first + 1), axis=0, mode="nearest")
+        for t in range(first, last + 1):
             u, _, vt = np.linalg.svd(rot[t])
             rot[t] = u @ vt
     return rest, rot
@@ -102,15 +118,16 @@ def turn_deg(rot: np.ndarray) -> np.ndarray:
     return np.degrees(np.arccos(np.clip(rot[:, 2, 2], -1, 1)))
 
 
-def turned_spans(rot: np.ndarray, fps: float, min_deg: float = 10.0) -> list[tuple[float, float]]:
+def turned_spans(rot: np.ndarray, fps: float, min_deg: float = TURN_DEG) -> list[tuple[float, float]]:
     """Spans (seconds) where the head is turned more than ``min_deg`` from its rest direction."""
     return [(a / fps, (b + 1) / fps) for a, b in _runs(np.nan_to_num(turn_deg(rot)) > min_deg)]
 
 
 def rotation_artefact(rest: np.ndarray, rot: np.ndarray) -> dict[str, np.ndarray]:
     """Per region, (T, n, 2): the apparent 2-D motion of its landmarks that the head's rotation
-    alone causes after similarity alignment (module docstring, step 3), px at a 256-px face.
-    ``rest``, ``rot``: from :func:`head_rotations`; frames with a NaN rotation stay NaN."""
+    alone causes after a similarity alignment on the stable points (module docstring, step 3),
+    px at a 256-px face. ``rest``, ``rot``: from :func:`head_rotations`; frames with a NaN
+    rotation stay NaN."""
     stable = list(STABLE_POINTS)
     flat = rest[:, :2]
     out = {region: np.full((len(rot), len(idx), 2), np.nan) for region, idx in REGIONS.items()}
@@ -124,11 +141,14 @@ def rotation_artefact(rest: np.ndarray, rot: np.ndarray) -> dict[str, np.ndarray
 
 
 def artefact_change(artefact: np.ndarray, onset: int, offset: int) -> float:
-    """How far a region's rotation artefact (T, n, 2) moves between ``onset`` and any frame up
-    to ``offset``: the largest RMS over its landmarks of the change, px at a 256-px face."""
+    """How far a region's rotation artefact (T, n, 2) moves between ``onset`` (or the first
+    frame after it with a face) and any frame up to ``offset``: the largest RMS over its
+    landmarks of the change, px at a 256-px face; 0 with no face in the span."""
     seg = artefact[onset:offset + 1]
-    change = np.sqrt(((seg - seg[0]) ** 2).sum(axis=-1).mean(axis=-1))
-    return float(np.nanmax(change)) if np.isfinite(change).any() else 0.0
+    seen = seg[np.isfinite(seg).all(axis=(1, 2))]
+    if len(seen) == 0:
+        return 0.0
+    return float(np.sqrt(((seen - seen[0]) ** 2).sum(axis=-1).mean(axis=-1)).max())
 
 
 def explained_by_head(artefact: np.ndarray, onset: int, offset: int, rise: float, ratio: float,
@@ -139,5 +159,5 @@ def explained_by_head(artefact: np.ndarray, onset: int, offset: int, rise: float
     return change >= min_px and change >= ratio * rise
 
 
-__all__ = ["POSE_POINTS", "artefact_change", "euler_deg", "explained_by_head", "head_rotations", "kabsch",
-           "normalised_mesh", "rotation_artefact", "turn_deg", "turned_spans"]
+__all__ = ["POSE_POINTS", "TURN_DEG", "artefact_change", "euler_deg", "explained_by_head", "head_rotations",
+           "kabsch", "normalised_mesh", "rotation_artefact", "turn_deg", "turned_spans"]

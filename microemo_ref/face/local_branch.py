@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from microemo_ref.face.head_pose import head_rotations, rotation_artefact, turned_spans
+from microemo_ref.face.head_pose import TURN_DEG, head_rotations, rotation_artefact, turned_spans
 from microemo_ref.face.motion import MotionConfig, RegionMotion, measure_motion
 from microemo_ref.face.occlusion import OcclusionConfig, covered_regions, covered_spans
 from microemo_ref.face.spotting import RegionSignal, SpotConfig, SpottedEvent, dynamics_tensor, region_signals, spot_events
@@ -64,7 +64,7 @@ class LocalEvidence:
         """Spans (seconds) where a hand covers part of the face: no events from the covered regions."""
         return covered_spans(self.covered or {}, self.fps)
 
-    def turned_spans(self, min_deg: float = 10.0) -> list[tuple[float, float]]:
+    def turned_spans(self, min_deg: float = TURN_DEG) -> list[tuple[float, float]]:
         """Spans (seconds) where the head is turned more than ``min_deg`` away from its rest pose."""
         return [] if self.rotation is None else turned_spans(self.rotation, self.fps, min_deg)
 

@@ -125,7 +125,7 @@ class RegionSignal:
 
 def region_signals(motion: RegionMotion, cfg: SpotConfig = SpotConfig()) -> dict[str, RegionSignal]:
     """The signal of every region (see the module docstring)."""
-    # Below 11 fps the 5-Hz cut-off would pass Nyquist: filter at 0.9 of Nyquist instead.
+    # At 10 fps and below the 5-Hz cut-off reaches Nyquist (scipy refuses it): cap it at 0.9 of Nyquist.
     b, a = butter(2, min(cfg.lowpass_hz / (motion.fps / 2), 0.9))
     slow_frames = 2 * int(round(cfg.micro_max_s * motion.fps)) + 1
     midline = motion.template[NOSE_BRIDGE[0], 0]
@@ -219,12 +219,17 @@ def spot_events(signals: dict[str, RegionSignal], fps: float, speaking: np.ndarr
         ths = thresholds(signals, speaking, cfg, channel=channel)
         min_frames = cfg.min_frames if channel == "magnitude" else cfg.min_frames_brief
         for region, sig in signals.items():
-            for on, apex, off, score in _region_runs(getattr(sig, channel), ths[region], cfg, min_frames):
+            m = getattr(sig, channel)
+            # Both channels are gated by the artefact's change itself, not (for the transient
+            # channel) by its high-passed part: a run during a turn is distrusted even when the
+            # turn is steady. Deliberately conservative: see face.head_pose.
+            art = None if head is None else head.get(region)
+            for on, apex, off, score in _region_runs(m, ths[region], cfg, min_frames):
                 if covered is not None and region in covered and covered[region][on:off + 1].any():
                     continue
-                m = getattr(sig, channel)
-                if head is not None and region in head and explained_by_head(
-                        head[region], on, off, float(m[apex] - np.nan_to_num(m[on])), cfg.head_ratio, cfg.head_min_px):
+                first = on + int(np.argmax(np.isfinite(m[on:off + 1])))   # the onset may be a lost frame
+                if art is not None and explained_by_head(art, first, off, float(m[apex] - m[first]),
+                                                         cfg.head_ratio, cfg.head_min_px):
                     continue
                 if channel == "magnitude" or (off - on + 1) / fps <= cfg.micro_max_s:
                     runs.append((score, region, on, apex, off))

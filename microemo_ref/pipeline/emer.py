@@ -68,7 +68,8 @@ class EmerResult:
     seconds: dict[str, float] = field(default_factory=dict)  # time per stage
     removed: list[dict] = field(default_factory=list)  # sentences the guard dropped, with their reasons
     raw_explanation: str = ""  # the model's explanation before the guard
-    evidence: Evidence | None = field(default=None, repr=False)  # everything measured (not in to_json)
+    # everything measured, the decoded clip included (kept alive with the result; not in to_json)
+    evidence: Evidence | None = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> dict:
         return {"explanation": self.explanation, "labels": self.labels, "events": self.events,

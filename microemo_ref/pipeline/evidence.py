@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from microemo_ref.audio.features import AudioFeatures, audio_features
+from microemo_ref.face.head_pose import TURN_DEG
 from microemo_ref.face.landmarks import NoFaceError
 from microemo_ref.face.local_branch import LocalEvidence, extract_local_frames, speaking_frames
 from microemo_ref.io.clip import Clip
@@ -63,8 +64,8 @@ def gather_evidence(clip: Clip, cfg: VisualEncoderConfig = VisualEncoderConfig()
 
 
 #: Below these, micro-expressions cannot be measured with any confidence (our rule of thumb: a
-#: 200-ms flash spans 4 frames at 20 fps; a 100-px face gives FaceMesh's landmarks and the flow
-#: patches a quarter of the detail of the generated faces, which are about 260 px wide).
+#: 160-ms flash spans 3 frames at 20 fps; a 100-px face gives FaceMesh's landmarks and the flow
+#: patches under 0.4 of the linear detail of the generated faces, which are about 260 px wide).
 MIN_FACE_PX: float = 100.0
 MIN_MICRO_FPS: float = 20.0
 
@@ -80,14 +81,14 @@ def local_notes(local: LocalEvidence, source: str | Path) -> list[str]:
                      "its micro events and amplitudes are unreliable")
     if local.fps < MIN_MICRO_FPS:
         notes.append(f"{source}: {local.fps:.0f} fps (under {MIN_MICRO_FPS:.0f}): a micro-expression spans "
-                     f"only {max(1, round(0.2 * local.fps))}-{round(0.5 * local.fps)} frames; its micro events are unreliable")
+                     f"only {max(1, round(0.16 * local.fps))}-{round(0.5 * local.fps)} frames; its micro events are unreliable")
     if covered := local.covered_spans():
         spans = ", ".join(f"{a:.1f}-{b:.1f} s" for a, b in covered)
         notes.append(f"{source}: a hand covers part of the face at {spans}; "
                      "no facial events from the covered regions there")
     if turned := local.turned_spans():
         spans = ", ".join(f"{a:.1f}-{b:.1f} s" for a, b in turned)
-        notes.append(f"{source}: the head turns more than 10 degrees from its usual pose at {spans}; "
+        notes.append(f"{source}: the head turns more than {TURN_DEG:g} degrees from its usual pose at {spans}; "
                      "facial motion that the turn explains is not counted as an event")
     return notes
 
