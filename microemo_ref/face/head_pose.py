@@ -52,7 +52,7 @@ from scipy.ndimage import uniform_filter1d
 
 from microemo_ref.face.landmarks import similarity_matrix
 from microemo_ref.face.regions import REFERENCE_FACE_PX, REGIONS, STABLE_POINTS, face_size_px
-from microemo_ref.face.tracking import FaceTrack, _runs
+from microemo_ref.face.tracking import FaceTrack, _runs, mask_spans
 
 #: A head turned further than this from its rest pose is named in the notes (degrees).
 TURN_DEG: float = 10.0
@@ -120,7 +120,7 @@ def turn_deg(rot: np.ndarray) -> np.ndarray:
 
 def turned_spans(rot: np.ndarray, fps: float, min_deg: float = TURN_DEG) -> list[tuple[float, float]]:
     """Spans (seconds) where the head is turned more than ``min_deg`` from its rest direction."""
-    return [(a / fps, (b + 1) / fps) for a, b in _runs(np.nan_to_num(turn_deg(rot)) > min_deg)]
+    return mask_spans(np.nan_to_num(turn_deg(rot)) > min_deg, fps)
 
 
 def rotation_artefact(rest: np.ndarray, rot: np.ndarray) -> dict[str, np.ndarray]:

@@ -29,7 +29,7 @@ from microemo_ref.face.head_pose import TURN_DEG, head_rotations, rotation_artef
 from microemo_ref.face.motion import MotionConfig, RegionMotion, measure_motion
 from microemo_ref.face.occlusion import OcclusionConfig, covered_regions, covered_spans
 from microemo_ref.face.spotting import RegionSignal, SpotConfig, SpottedEvent, dynamics_tensor, region_signals, spot_events
-from microemo_ref.face.tracking import FaceTrack, track_face
+from microemo_ref.face.tracking import FaceTrack, mask_spans, track_face
 from microemo_ref.io.clip import Utterance
 from microemo_ref.io.video import iter_frames, probe_video
 
@@ -58,7 +58,7 @@ class LocalEvidence:
 
     def lost_spans(self) -> list[tuple[float, float]]:
         """Spans (seconds) where the face was lost: no events come from them."""
-        return [(a / self.fps, (b + 1) / self.fps) for a, b in self.track.gaps()]
+        return mask_spans(~self.track.valid, self.fps)
 
     def covered_spans(self) -> list[tuple[float, float]]:
         """Spans (seconds) where a hand covers part of the face: no events from the covered regions."""
@@ -71,10 +71,13 @@ class LocalEvidence:
     def to_json(self) -> dict:
         return {"fps": self.fps, "n_frames": self.track.n_frames,
                 "events": [e.to_json(self.fps) for e in self.events],
-                "face_lost": [[round(a, 3), round(b, 3)] for a, b in self.lost_spans()],
-                "hand_over_face": [[round(a, 3), round(b, 3)] for a, b in self.covered_spans()],
-                "head_turned": [[round(a, 3), round(b, 3)] for a, b in self.turned_spans()],
+                "face_lost": _rounded(self.lost_spans()), "hand_over_face": _rounded(self.covered_spans()),
+                "head_turned": _rounded(self.turned_spans()),
                 "speech_source": self.speech_source}
+
+
+def _rounded(spans: list[tuple[float, float]]) -> list[list[float]]:
+    return [[round(a, 3), round(b, 3)] for a, b in spans]
 
 
 def speaking_frames(utterances: list[Utterance], n_frames: int, fps: float) -> np.ndarray:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from microemo_ref.face.regions import REGIONS, face_size_px, region_centres
-from microemo_ref.face.tracking import FaceTrack, _runs, dilate
+from microemo_ref.face.tracking import FaceTrack, dilate, mask_spans
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in pixels
 
@@ -101,7 +101,7 @@ def covered_regions(frames: Iterable[np.ndarray], track: FaceTrack, cfg: Occlusi
 def covered_spans(covered: dict[str, np.ndarray], fps: float) -> list[tuple[float, float]]:
     """Spans (seconds) where a hand covers any region."""
     anywhere = np.any(list(covered.values()), axis=0) if covered else np.zeros(0, bool)
-    return [(a / fps, (b + 1) / fps) for a, b in _runs(anywhere)]
+    return mask_spans(anywhere, fps)
 
 
 __all__ = ["HandFinder", "OcclusionConfig", "covered_in_frame", "covered_regions", "covered_spans"]

@@ -227,10 +227,10 @@ def spot_events(signals: dict[str, RegionSignal], fps: float, speaking: np.ndarr
             for on, apex, off, score in _region_runs(m, ths[region], cfg, min_frames):
                 if covered is not None and region in covered and covered[region][on:off + 1].any():
                     continue
-                first = on + int(np.argmax(np.isfinite(m[on:off + 1])))   # the onset may be a lost frame
-                if art is not None and explained_by_head(art, first, off, float(m[apex] - m[first]),
-                                                         cfg.head_ratio, cfg.head_min_px):
-                    continue
+                if art is not None:
+                    first = on + int(np.argmax(np.isfinite(m[on:off + 1])))   # the onset may be a lost frame
+                    if explained_by_head(art, first, off, float(m[apex] - m[first]), cfg.head_ratio, cfg.head_min_px):
+                        continue
                 if channel == "magnitude" or (off - on + 1) / fps <= cfg.micro_max_s:
                     runs.append((score, region, on, apex, off))
     groups: list[list] = []

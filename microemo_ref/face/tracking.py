@@ -72,6 +72,11 @@ def dilate(mask: np.ndarray, frames: int) -> np.ndarray:
     return out
 
 
+def mask_spans(mask: np.ndarray, fps: float) -> list[tuple[float, float]]:
+    """The True runs of a per-frame boolean array as (start, end) seconds, end exclusive."""
+    return [(a / fps, (b + 1) / fps) for a, b in _runs(mask)]
+
+
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     """Runs of True in a boolean array as (first, last) inclusive."""
     edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))

@@ -176,7 +176,7 @@ def grounding_scores(rows: list[dict]) -> dict:
     concealed = [r for r in rows if r["scenario"] == "concealed"]
     # What run_emer returns is the guarded text: a dropped sentence may have carried the clue.
     return {"claims_grounded": round(sum(not r["unsupported"] for r in rows) / len(rows), 4),
-            "clue_recall_guarded": clue_score(concealed, "guarded") if concealed else None}
+            "clue_recall_guarded": clue_score(concealed, "guarded")}
 
 
 def rescore(report: dict) -> dict:

@@ -82,13 +82,14 @@ def local_notes(local: LocalEvidence, source: str | Path) -> list[str]:
     if local.fps < MIN_MICRO_FPS:
         notes.append(f"{source}: {local.fps:.0f} fps (under {MIN_MICRO_FPS:.0f}): a micro-expression spans "
                      f"only {max(1, round(0.16 * local.fps))}-{round(0.5 * local.fps)} frames; its micro events are unreliable")
+    def text(spans: list[tuple[float, float]]) -> str:
+        return ", ".join(f"{a:.1f}-{b:.1f} s" for a, b in spans)
+
     if covered := local.covered_spans():
-        spans = ", ".join(f"{a:.1f}-{b:.1f} s" for a, b in covered)
-        notes.append(f"{source}: a hand covers part of the face at {spans}; "
+        notes.append(f"{source}: a hand covers part of the face at {text(covered)}; "
                      "no facial events from the covered regions there")
     if turned := local.turned_spans():
-        spans = ", ".join(f"{a:.1f}-{b:.1f} s" for a, b in turned)
-        notes.append(f"{source}: the head turns more than {TURN_DEG:g} degrees from its usual pose at {spans}; "
+        notes.append(f"{source}: the head turns more than {TURN_DEG:g} degrees from its usual pose at {text(turned)}; "
                      "facial motion that the turn explains is not counted as an event")
     return notes
 
