@@ -192,3 +192,40 @@ def test_region_signals_at_a_low_frame_rate():
                           template, [0])
     m = region_signals(motion)["mouth_corners"].magnitude
     assert np.isfinite(m).all() and 19 <= int(np.argmax(m)) <= 24 and m.max() > 1.0
+
+
+def test_net_change_tells_a_flash_from_half_a_transition():
+    """Out and back (a flash) is about 0; from one shape to another (the edge of a macro
+    expression) about 1; per side, the side that moves most decides."""
+    from microemo_ref.face.spotting import RegionSignal
+
+    t = np.arange(11)
+    bump = np.sin(np.pi * t / 10)[:, None, None] * np.array([1.0, -2.0])     # out and back, (11, 1, 2)
+    ramp = (t / 10)[:, None, None] * np.array([1.0, -2.0])                  # from rest to a new shape
+    sig = RegionSignal(np.zeros(11), np.zeros(11), np.repeat(bump, 2, axis=1), np.array([-1.0, 1.0]))
+    assert sig.net_change(0, 10) < 0.01
+    sig.offsets = np.repeat(ramp, 2, axis=1)
+    assert sig.net_change(0, 10) > 0.99
+    sig.offsets = np.concatenate([3 * bump, 0.5 * ramp], axis=1)           # left corner flashes, right drifts
+    assert sig.net_change(0, 10, sided=True) < 0.01
+    assert sig.net_change(0, 10) > 0.1                                      # averaged, the drift shows
+    sig.offsets[4] = np.nan                                                 # a lost frame is skipped
+    assert sig.net_change(0, 10, sided=True) < 0.01
+
+
+@pytest.mark.slow
+def test_the_end_of_a_held_smile_is_not_a_second_flash():
+    """A 0.4-s disgust flash (apex 40) on a smile held until frame 50: one micro event. Spotter
+    v2 also took the start of the smile's release (apex at the hold's end, 50) for a flash, as
+    it did on held-out clip concealed_grace_hopper_s0100_005 (issue #6, session 9)."""
+    from dataclasses import replace
+
+    from microemo_ref.face.spotting import SpotConfig, spot_events
+
+    smile = ExpressionEvent("macro", "happy", onset=8, apex=16, offset=60, amplitude=5.5, hold_end=50)
+    flash = ExpressionEvent("micro", "disgust", onset=36, apex=40, offset=46, amplitude=2.2)
+    ev = extract_local_frames(_render("grace_hopper", [smile, flash]), 25.0)
+    micro = [e for e in ev.events if e.type == "micro"]
+    assert len(micro) == 1 and abs(micro[0].apex - 40) <= 2 and {"nose", "mouth_corners"} <= set(micro[0].regions)
+    v2 = spot_events(ev.signals, 25.0, cfg=replace(SpotConfig(), max_net=np.inf), head=ev.head)
+    assert [abs(e.apex - 50) <= 2 for e in v2 if e.type == "micro"] == [False, True]
