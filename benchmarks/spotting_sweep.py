@@ -34,14 +34,17 @@ from microemo_ref.io.casme import events_from_truth
 from microemo_ref.metrics.spotting import score_spotting
 from microemo_ref.pipeline.evaluate import nearest_micro
 
-#: The spotter before and after the change measured here (session 6): the transient channel's
-#: minimum run of 3 frames went to 2, and the mouth corners' transient channel is measured per side.
-V1 = replace(SpotConfig(), min_frames_brief=3, sided=())
+#: The spotter versions compared here. v1 -> v2 (session 6): the transient channel's minimum run
+#: of 3 frames went to 2, and the mouth corners' transient channel is measured per side. v2 -> v3
+#: (session 9): a transient run must come back (``max_net``).
+V2 = replace(SpotConfig(), max_net=np.inf)
+V1 = replace(V2, min_frames_brief=3, sided=())
 SETTINGS: dict[str, SpotConfig] = {
     "v1": V1,
     "brief_2_frames": replace(V1, min_frames_brief=2),
     "sided_corners": replace(V1, sided=("mouth_corners",)),
-    "both (v2, the default)": replace(V1, min_frames_brief=2, sided=("mouth_corners",)),
+    "both (v2)": V2,
+    "v2 + flashes come back (v3, the default)": SpotConfig(),
 }
 
 
