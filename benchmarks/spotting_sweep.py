@@ -11,6 +11,10 @@ setting below and prints, per setting:
   becomes a wrong "flash" in the cue line);
 * ``neutral_10s``: all events per 10 s on the neutral clips (no expression at all).
 
+The sweep runs the spotter without the hand and head-turn gates (``spot_events`` without
+``covered`` and ``head``), which changed no event on generated clips; so "v3" here is the
+pipeline's spotter less those gates.
+
 Use clips of the *training* identities to choose a setting (``--data .cache/train/s1001``),
 and keep the held-out ones for the final score. Usage:
 

@@ -196,21 +196,31 @@ def test_region_signals_at_a_low_frame_rate():
 
 def test_net_change_tells_a_flash_from_half_a_transition():
     """Out and back (a flash) is about 0; from one shape to another (the edge of a macro
-    expression) about 1; per side, the side that moves most decides."""
+    expression) about 1; for a sided region, the side the transient channel measured decides;
+    a run cut short by a lost face or the clip's edge is not judged (0)."""
     from microemo_ref.face.spotting import RegionSignal
 
     t = np.arange(11)
     bump = np.sin(np.pi * t / 10)[:, None, None] * np.array([1.0, -2.0])     # out and back, (11, 1, 2)
     ramp = (t / 10)[:, None, None] * np.array([1.0, -2.0])                  # from rest to a new shape
-    sig = RegionSignal(np.zeros(11), np.zeros(11), np.repeat(bump, 2, axis=1), np.array([-1.0, 1.0]))
-    assert sig.net_change(0, 10) < 0.01
-    sig.offsets = np.repeat(ramp, 2, axis=1)
-    assert sig.net_change(0, 10) > 0.99
-    sig.offsets = np.concatenate([3 * bump, 0.5 * ramp], axis=1)           # left corner flashes, right drifts
-    assert sig.net_change(0, 10, sided=True) < 0.01
-    assert sig.net_change(0, 10) > 0.1                                      # averaged, the drift shows
-    sig.offsets[4] = np.nan                                                 # a lost frame is skipped
-    assert sig.net_change(0, 10, sided=True) < 0.01
+    pad = np.zeros((2, 2, 2))                                               # the run sits inside the clip
+    sig = RegionSignal(np.zeros(15), np.zeros(15), np.concatenate([pad, np.repeat(bump, 2, axis=1), pad]),
+                       np.array([-1.0, 1.0]))
+    assert sig.net_change(2, 12, 7) < 0.01
+    sig.offsets = np.concatenate([pad, np.repeat(ramp, 2, axis=1), pad + ramp[-1]])
+    assert sig.net_change(2, 12, 7) > 0.99
+    sig.offsets[6] = np.nan                                                  # a lost frame inside is skipped
+    assert sig.net_change(2, 12, 7) > 0.99
+    assert sig.net_change(0, 12, 7) == sig.net_change(2, 14, 7) == 0.0     # cut by the clip's edges
+    sig.offsets[2] = np.nan
+    assert sig.net_change(2, 12, 7) == 0.0                                   # cut by a lost face
+    # Left corner (outward -1) flashes, right corner drifts further: the side measured decides.
+    sig.offsets = np.concatenate([pad, np.concatenate([bump, 3 * ramp], axis=1), pad + 3 * ramp[-1]])
+    assert sig.net_change(2, 12, 7) > 0.5                                    # both sides together: the drift
+    sig.side = np.full(15, -1.0)
+    assert sig.net_change(2, 12, 7) < 0.01
+    sig.side = np.full(15, 1.0)
+    assert sig.net_change(2, 12, 7) > 0.99
 
 
 @pytest.mark.slow
