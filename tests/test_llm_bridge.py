@@ -8,7 +8,7 @@ import torch
 
 from microemo_ref.config import DATA_SAMPLES
 from microemo_ref.model.bridge import IGNORE, answer_loss, render
-from microemo_ref.model.llm import load_llm, smollm_gguf
+from microemo_ref.model.llm import load_llm
 from microemo_ref.model.lora import LoRALinear
 from microemo_ref.model.microemo import MicroEmo, MicroEmoConfig, load_checkpoint, save_checkpoint
 from microemo_ref.pipeline.dataset import load_example
@@ -16,32 +16,6 @@ from microemo_ref.pipeline.emer import parse_labels, run_emer
 from microemo_ref.pipeline.train import TrainConfig, train
 
 SAMPLE = "concealed_astronaut_s0002"
-
-
-@pytest.fixture(scope="module")
-def tiny_llm_dir(tmp_path_factory):
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    gguf = smollm_gguf()
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
-                      tie_word_embeddings=True, initializer_range=0.3)  # 0.02 would cap the logits near uniform
-    folder = tmp_path_factory.mktemp("tiny_llama")
-    LlamaForCausalLM(cfg).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def example_dir(cached_sample):
-    return cached_sample(SAMPLE)
-
-
-@pytest.fixture(scope="module")
-def example(example_dir):
-    return load_example(example_dir / f"{SAMPLE}.evidence.npz")
 
 
 def build(tiny_llm_dir, **overrides):

@@ -34,7 +34,10 @@ def _subtitle_options(p: argparse.ArgumentParser) -> None:
 
 
 def _model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", help="a checkpoint folder (default: the shipped one)")
+    p.add_argument("--checkpoint", help="a checkpoint folder (default: the shipped one of --path)")
+    p.add_argument("--path", choices=["cues", "tokens"], default="cues",
+                   help="which shipped checkpoint: 'cues' (default: tokens + measured-cue text, our addition) or "
+                        "'tokens' (MicroEmo's own path: the answer must come from the video and audio tokens)")
     p.add_argument("--llm", default="smollm2", help="the frozen LLM: smollm2 (default) or a local model folder")
 
 
@@ -126,6 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train through accelerate: `accelerate launch -m microemo_ref train --accelerate ...`")
     p.add_argument("--readout", action="store_true",
                    help="fit the micro-expression readout and write its answer into the cue line (our addition)")
+    p.add_argument("--no-cue-text", action="store_true",
+                   help="MicroEmo's own path: no measured-cue line in the prompt, the answer must come from the tokens")
+    p.add_argument("--token-epochs", type=int, default=0,
+                   help="stage 0 (our addition): epochs of token heads on the encoder alone, before the LLM stages")
+    p.add_argument("--init", help="start from this checkpoint folder's trainable weights")
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("info", help="summary of a clip (video + audio + subtitles)")
     p.add_argument("video")

@@ -70,7 +70,7 @@ def load_model_from_args(args: argparse.Namespace):
     from microemo_ref.model.microemo import load_checkpoint
     from microemo_ref.pipeline.emer import default_checkpoint
 
-    folder = Path(args.checkpoint) if args.checkpoint else default_checkpoint()
+    folder = Path(args.checkpoint) if args.checkpoint else default_checkpoint(getattr(args, "path", "cues"))
     return load_checkpoint(folder, load_llm(args.llm))
 
 
@@ -87,6 +87,7 @@ def cmd_emer(args: argparse.Namespace) -> int:
         print(json.dumps(result.to_json(), indent=1))
         return 0
     print(f"{args.video}")
+    print(f"  model's path: {result.path}")
     for note in result.notes:
         print(f"  note: {note}")
     print(f"  measured {result.cues}")
@@ -121,8 +122,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     cfg = TrainConfig(data=tuple(args.data), out=args.out, align_epochs=args.align_epochs,
                       emer_epochs=args.emer_epochs, batch=args.batch, lr=args.lr, seed=args.seed, limit=args.limit,
-                      concealed_repeat=args.concealed_repeat, accelerate=args.accelerate)
-    folder = train(cfg, MicroEmoConfig(llm=args.llm, readout=args.readout), progress=progress)
+                      concealed_repeat=args.concealed_repeat, accelerate=args.accelerate,
+                      token_epochs=args.token_epochs, init=args.init)
+    if args.readout and args.no_cue_text:
+        raise ValueError("--readout writes into the cue line, which --no-cue-text leaves out: choose one")
+    model_cfg = MicroEmoConfig(llm=args.llm, readout=args.readout, cue_text=not args.no_cue_text)
+    folder = train(cfg, model_cfg, progress=progress)
     print(f"checkpoint: {folder}")
     return 0
 

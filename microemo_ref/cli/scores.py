@@ -13,20 +13,28 @@ from microemo_ref.cli.run import load_model_from_args
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from microemo_ref.pipeline.dataset import cache_folder
     from microemo_ref.metrics.judge import make_judge
-    from microemo_ref.pipeline.ablations import knock_out
+    from microemo_ref.model.microemo import answer_path
+    from microemo_ref.pipeline.ablations import absent_parts, knock_out
     from microemo_ref.pipeline.evaluate import evaluate
 
     judge = make_judge(args.judge, args.judge_model)  # a bad --judge fails before any work
     cache_folder(args.dir, progress)  # measures only clips not measured yet
-    model = knock_out(load_model_from_args(args), args.knockout)
+    model = load_model_from_args(args)
+    trained_path, absent = answer_path(model.cfg), absent_parts(model, args.knockout)
+    model = knock_out(model, args.knockout)
     report = evaluate(model, [args.dir], limit=args.limit, progress=None if args.json else progress,
                       judge=judge, scenarios=args.scenario)
     report["knocked_out"] = list(args.knockout)
+    report["knockout_noop"] = absent  # parts this model never had: switching them off changed nothing
+    report["answer_path"] = {"trained": trained_path, "evaluated": answer_path(model.cfg)}
     if args.json:
         print(json.dumps(report, indent=1))
         return 0
     print(f"{report['clips']} clips under {args.dir}"
           + (f"; switched off at inference: {', '.join(args.knockout)}" if args.knockout else ""))
+    print(f"model's path: {trained_path}" + (f"; evaluated as: {answer_path(model.cfg)}" if args.knockout else ""))
+    for part in absent:
+        print(f"note: this model has no {part.replace('_', ' ')}; knocking it out is a no-op")
     print_scores(report)
     return 0
 

@@ -23,6 +23,13 @@ bias gets in, and its weights row is all zeros. Masked scores are filled with th
 most negative *finite* value (never -inf: a fully masked row would give NaN) and the
 probabilities are multiplied by the mask, which zeroes those rows explicitly.
 
+**The ablation, ``mode="concat"``.** Plain concatenation in place of the attention: each
+frame's global tokens are concatenated with the *mean* of the local tokens in the same window
+and projected back, ``fused[t] = LayerNorm(g[t] + any_s(W[t, s]) * [g[t] ; mean_{W[t]} l] Wc)``.
+The same window, the same residual, no selection: a 160-ms flash is averaged over a 1-s window,
+and every query of a frame receives the same local summary. Its "weights" are the uniform
+averaging weights.
+
 The attention weights (head-averaged) are returned for visualisation: where in time each
 frame looked. :func:`attention_mass_near` measures how much of it falls near a moment, e.g.
 the apex of a spotted micro-expression.
@@ -42,6 +49,7 @@ class GlobalLocalConfig:
     heads: int = 4  # H
     window_s: float = 0.5  # a frame attends to local steps within +- window_s seconds
     dropout: float = 0.0  # on the attention update, before the residual
+    mode: str = "attention"  # "attention" (ours, MicroEmo's idea) | "concat" (the ablation: window mean, concatenated)
 
 
 @dataclass
@@ -68,6 +76,8 @@ class GlobalLocalAttention(nn.Module):
         super().__init__()
         if cfg.hidden % cfg.heads:
             raise ValueError(f"hidden {cfg.hidden} is not a multiple of heads {cfg.heads}")
+        if cfg.mode not in ("attention", "concat"):
+            raise ValueError(f'fusion mode must be "attention" or "concat", got {cfg.mode!r}')
         self.cfg = cfg
         self.q = nn.Linear(cfg.hidden, cfg.hidden)
         self.k = nn.Linear(cfg.hidden, cfg.hidden)
@@ -75,6 +85,8 @@ class GlobalLocalAttention(nn.Module):
         self.out = nn.Linear(cfg.hidden, cfg.hidden)
         self.norm = nn.LayerNorm(cfg.hidden)
         self.dropout = nn.Dropout(cfg.dropout)
+        if cfg.mode == "concat":  # [g ; window mean of l] (2D) -> D
+            self.concat = nn.Linear(2 * cfg.hidden, cfg.hidden)
 
     def forward(self, global_tokens: Tensor, frame_times: Tensor, local_tokens: Tensor,
                 local_times: Tensor, local_mask: Tensor | None = None) -> GlobalLocalOutput:
@@ -87,6 +99,9 @@ class GlobalLocalAttention(nn.Module):
             raise ValueError(f"local_times {tuple(local_times.shape)} does not match local_tokens "
                              f"{tuple(local_tokens.shape)}")
         inside = window_mask(frame_times, local_times, self.cfg.window_s, local_mask)  # (B, T, S)
+        has_local = rearrange(inside.any(dim=-1), "b t -> b t 1 1").to(global_tokens.dtype)  # (B, T, 1, 1)
+        if self.cfg.mode == "concat":
+            return self._concat(global_tokens, local_tokens, inside, has_local)
 
         h = self.cfg.heads
         q = rearrange(self.q(global_tokens), "b t q (h d) -> b h t q d", h=h)  # (B, H, T, Q, d)
@@ -100,10 +115,20 @@ class GlobalLocalAttention(nn.Module):
 
         mixed = torch.einsum("bhtqs,bhsd->bhtqd", probs, v)  # (B, H, T, Q, d)
         update = self.out(rearrange(mixed, "b h t q d -> b t q (h d)"))  # (B, T, Q, D)
-        has_local = rearrange(inside.any(dim=-1), "b t -> b t 1 1").to(update.dtype)  # (B, T, 1, 1)
         fused = self.norm(global_tokens + has_local * self.dropout(update))  # (B, T, Q, D)
 
         weights = reduce(probs, "b h t q s -> b t q s", "mean")  # (B, T, Q, S)
+        return GlobalLocalOutput(fused=fused, weights=weights, window_mask=inside)
+
+    def _concat(self, global_tokens: Tensor, local_tokens: Tensor, inside: Tensor, has_local: Tensor) -> GlobalLocalOutput:
+        """The ablation: the window's mean local token, concatenated to every global token."""
+        uniform = inside.to(local_tokens.dtype)
+        uniform = uniform / uniform.sum(dim=-1, keepdim=True).clamp(min=1)  # (B, T, S), rows sum to 1 or 0
+        pooled = torch.einsum("bts,bsd->btd", uniform, local_tokens)  # (B, T, D)
+        pooled = pooled[:, :, None].expand_as(global_tokens)  # (B, T, Q, D): the same for every query
+        update = self.concat(torch.cat([global_tokens, pooled], dim=-1))  # (B, T, Q, D)
+        fused = self.norm(global_tokens + has_local * self.dropout(update))
+        weights = uniform[:, :, None].expand(-1, -1, global_tokens.shape[2], -1)  # (B, T, Q, S)
         return GlobalLocalOutput(fused=fused, weights=weights, window_mask=inside)
 
 

@@ -49,6 +49,21 @@ class MicroEmoConfig:
     readout: bool = False
 
 
+def answer_path(cfg: MicroEmoConfig) -> str:
+    """Which inputs can carry a model's answer, in words (``emer`` and ``evaluate`` print it)."""
+    tokens = [name for name, on in (("video", cfg.video), ("audio", cfg.audio)) if on]
+    parts = [f"{' and '.join(tokens)} tokens"] if tokens else []
+    if cfg.cue_text:
+        parts.append("measured-cue text" + (" with readout" if cfg.readout else ""))
+    parts.append("subtitles")
+    path = " + ".join(parts)
+    if cfg.video and not cfg.cue_text:
+        return f"MicroEmo's path: {path}"
+    if cfg.cue_text:
+        return f"{path} (the cue text is our addition, not MicroEmo's)"
+    return path
+
+
 def without_face(cues: str) -> str:
     """The cue line with its face part replaced (the local branch is switched off)."""
     return "face: not measured. voice: " + cues.split(" voice: ", 1)[1] if " voice: " in cues else cues
@@ -74,17 +89,22 @@ class MicroEmo(nn.Module):
         if cfg.lora_rank > 0:
             add_lora(self.llm, rank=cfg.lora_rank, alpha=cfg.lora_alpha)
 
+    def encode(self, x: EncoderInputs) -> EncoderOutput:
+        """The encoder's span tokens, with the parts the config switches off left out."""
+        if not self.cfg.local_branch:
+            x = replace(x, dynamics=None, local_times=None, local_mask=None)
+        if not self.cfg.audio:
+            x = replace(x, audio=None, audio_times=None)
+        return self.encoder(x, return_attention=not self.training)
+
     def prompt(self, x: EncoderInputs, subtitles: list[str], cues: str | None,
                answer: str | None = None) -> tuple[Assembled, EncoderOutput]:
         cfg = self.cfg
         if not cfg.local_branch:
-            x = replace(x, dynamics=None, local_times=None, local_mask=None)
             cues = without_face(cues) if cues else cues
-        if not cfg.audio:
-            x = replace(x, audio=None, audio_times=None)
         if cues and cfg.cue_text:
             self._check_readout(cues)
-        out = self.encoder(x, return_attention=not self.training)
+        out = self.encode(x)
         user = user_text(out.visual.spans if cfg.video else [], out.audio.spans if out.audio else None, subtitles,
                          cues if cfg.cue_text else None, times=cfg.time_text)
         embed = self.llm.get_input_embeddings()
@@ -185,8 +205,16 @@ def save_checkpoint(model: MicroEmo, folder: str | Path, extra: dict | None = No
     return folder
 
 
-def load_checkpoint(folder: str | Path, llm: LLM) -> MicroEmo:
-    """Build MicroEmo from a checkpoint folder, after checking its checksum."""
+def checkpoint_config(folder: str | Path) -> MicroEmoConfig:
+    """The configuration of a checkpoint folder (its ``config.json``), without loading weights."""
+    path = Path(folder) / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: checkpoint file missing")
+    return _config_from(json.loads(path.read_text()))
+
+
+def load_trainable(folder: str | Path) -> dict[str, Tensor]:
+    """A checkpoint's trainable tensors (float32), after checking every file's checksum."""
     from safetensors.torch import load_file
 
     folder = Path(folder)
@@ -195,7 +223,7 @@ def load_checkpoint(folder: str | Path, llm: LLM) -> MicroEmo:
         if not f.is_file():
             raise FileNotFoundError(f"{f}: checkpoint file missing")
     checksums = json.loads((folder / "checksum.json").read_text())
-    cfg = _config_from(json.loads((folder / "config.json").read_text()))
+    cfg = checkpoint_config(folder)
     for name in ("trainable.safetensors", "readout.json") if cfg.readout else ("trainable.safetensors",):
         path = folder / name
         if not path.is_file() or name not in checksums:
@@ -203,15 +231,29 @@ def load_checkpoint(folder: str | Path, llm: LLM) -> MicroEmo:
         actual, expected = hashlib.sha256(path.read_bytes()).hexdigest(), checksums[name]
         if actual != expected:
             raise ValueError(f"{path}: checksum mismatch (sha256 {actual[:12]}..., expected {expected[:12]}...)")
-    model = MicroEmo(cfg, llm)
-    state = {k: v.float() for k, v in load_file(tensors).items()}
+    return {k: v.float() for k, v in load_file(tensors).items()}
+
+
+def load_weights(model: MicroEmo, folder: str | Path) -> None:
+    """Load a checkpoint's trainable tensors into ``model`` (same shapes; checksums checked)."""
+    state = load_trainable(folder)
     missing = set(model.trainable_state()) - set(state)
     if missing:
-        raise ValueError(f"{tensors}: {len(missing)} trainable tensors missing, e.g. {sorted(missing)[:3]}")
+        raise ValueError(f"{Path(folder) / 'trainable.safetensors'}: {len(missing)} trainable tensors missing, "
+                         f"e.g. {sorted(missing)[:3]}")
     model.load_state_dict(state, strict=False)
+
+
+def load_checkpoint(folder: str | Path, llm: LLM) -> MicroEmo:
+    """Build MicroEmo from a checkpoint folder, after checking its checksum."""
+    folder = Path(folder)
+    cfg = checkpoint_config(folder)
+    model = MicroEmo(cfg, llm)
+    load_weights(model, folder)
     if cfg.readout:
         model.readout = RidgeClassifier.from_json(json.loads((folder / "readout.json").read_text()))
     return model.eval()
 
 
-__all__ = ["MicroEmo", "MicroEmoConfig", "load_checkpoint", "save_checkpoint", "without_face"]
+__all__ = ["MicroEmo", "MicroEmoConfig", "answer_path", "checkpoint_config", "load_checkpoint", "load_trainable", "load_weights",
+           "save_checkpoint", "without_face"]

@@ -70,12 +70,18 @@ def variant_config(name: str, base: MicroEmoConfig = MicroEmoConfig()) -> MicroE
 
 
 def knock_out(model: MicroEmo, parts: Sequence[str]) -> MicroEmo:
-    """Switch ``parts`` (see ``KNOCKOUTS``) off in a trained model, in place, for inference."""
+    """Switch ``parts`` (see ``KNOCKOUTS``) off in a trained model, in place, for inference.
+    A part the model does not have (``absent_parts``) is left as it is: a no-op."""
     unknown = [p for p in parts if p not in KNOCKOUTS]
     if unknown:
         raise ValueError(f"cannot knock out {', '.join(unknown)}; choose from {', '.join(KNOCKOUTS)}")
     model.cfg = replace(model.cfg, **{p: False for p in parts})
     return model
+
+
+def absent_parts(model: MicroEmo, parts: Sequence[str]) -> list[str]:
+    """The parts among ``parts`` that ``model`` was built without: knocking them out changes nothing."""
+    return [p for p in parts if not getattr(model.cfg, p)]
 
 
 def run_one(name: str, seed: int, data: Sequence[str], eval_dirs: Sequence[str], out: str | Path,
@@ -182,5 +188,5 @@ def format_table(summary: dict) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["KNOCKOUTS", "RECIPES", "VARIANTS", "finished", "format_table", "knock_out", "run_ablations", "run_one",
+__all__ = ["KNOCKOUTS", "RECIPES", "VARIANTS", "absent_parts", "finished", "format_table", "knock_out", "run_ablations", "run_one",
            "summarise", "variant_config"]

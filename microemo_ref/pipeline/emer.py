@@ -26,14 +26,21 @@ from pathlib import Path
 from microemo_ref.io.clip import load_clip
 from microemo_ref.metrics.clues import measured_spans, ungrounded_times
 from microemo_ref.metrics.grounding import check_explanation, guard
-from microemo_ref.model.microemo import MicroEmo
+from microemo_ref.model.microemo import MicroEmo, answer_path
 from microemo_ref.model.utterance_qformer import per_frame
 from microemo_ref.pipeline.dataset import describe
 from microemo_ref.pipeline.evidence import Evidence, encoder_inputs, gather_evidence
 
-def default_checkpoint() -> Path:
-    """The checkpoint shipped with the package (``microemo_ref/checkpoints/microemo-smollm2``)."""
-    folder = Path(__file__).resolve().parent.parent / "checkpoints" / "microemo-smollm2"
+#: The shipped checkpoints by answer path: "cues" reads the tokens and the measured-cue line (our
+#: addition), "tokens" is MicroEmo's own path (tokens and subtitles, no cue line).
+SHIPPED: dict[str, str] = {"cues": "microemo-smollm2", "tokens": "microemo-tokens-smollm2"}
+
+
+def default_checkpoint(path: str = "cues") -> Path:
+    """A checkpoint shipped with the package (``microemo_ref/checkpoints/``), by answer path."""
+    if path not in SHIPPED:
+        raise ValueError(f"unknown answer path {path!r}; choose from {', '.join(SHIPPED)}")
+    folder = Path(__file__).resolve().parent.parent / "checkpoints" / SHIPPED[path]
     if not (folder / "trainable.safetensors").is_file():
         raise FileNotFoundError(f"{folder}: no shipped checkpoint; train one with `microemo-ref train` "
                                 "and pass --checkpoint")
@@ -68,6 +75,7 @@ class EmerResult:
     seconds: dict[str, float] = field(default_factory=dict)  # time per stage
     removed: list[dict] = field(default_factory=list)  # sentences the guard dropped, with their reasons
     raw_explanation: str = ""  # the model's explanation before the guard
+    path: str = ""  # which inputs carry this model's answer (microemo.answer_path)
     # everything measured, the decoded clip included (kept alive with the result; not in to_json)
     evidence: Evidence | None = field(default=None, repr=False, compare=False)
 
@@ -75,7 +83,7 @@ class EmerResult:
         return {"explanation": self.explanation, "labels": self.labels, "events": self.events,
                 "utterances": self.utterances, "cues": self.cues, "attention": self.attention,
                 "notes": self.notes, "ungrounded": [list(t) for t in self.ungrounded], "seconds": self.seconds,
-                "removed": self.removed, "raw_explanation": self.raw_explanation}
+                "removed": self.removed, "raw_explanation": self.raw_explanation, "path": self.path}
 
 
 def run_emer(video: str | Path, model: MicroEmo, *, subtitles: str | Path | None | str = "auto",
@@ -111,7 +119,7 @@ def run_emer(video: str | Path, model: MicroEmo, *, subtitles: str | Path | None
                      f"{len(removed) - cut} dropped, {cut} repaired by cutting a wrong quote (see 'removed')")
     return EmerResult(kept, labels, events, utts, cues, attention, notes,
                       ungrounded_times(explanation, measured_spans(events, spans)),
-                      {k: round(v, 2) for k, v in clock.items()}, removed, explanation, evidence)
+                      {k: round(v, 2) for k, v in clock.items()}, removed, explanation, answer_path(model.cfg), evidence)
 
 
-__all__ = ["EmerResult", "default_checkpoint", "parse_labels", "run_emer"]
+__all__ = ["EmerResult", "SHIPPED", "default_checkpoint", "parse_labels", "run_emer"]

@@ -2,8 +2,13 @@
 
 Video-LLaMA and AffectGPT train in two stages with the LLM frozen: first the projections
 learn to turn Q-Former tokens into something the LLM can talk about (captioning data), then
-everything trainable is tuned on the target task (for AffectGPT, EMER answers). Ours:
+everything trainable is tuned on the target task (for AffectGPT, EMER answers). Ours, with an
+optional stage before them:
 
+0. **Tokens** (``token_epochs``, our addition, as BLIP-2 aligns its Q-Former before the LLM
+   is attached): the encoder alone, with linear heads reading each span's tokens for the
+   flash's emotion, its apex, the held expression and the voice
+   (:mod:`microemo_ref.model.token_heads`). No LLM runs; minutes, not hours.
 1. **Align**: the prompt holds the tokens and subtitles but *not* the measured-cue line; the
    target is that line ("face: micro-expression 5.0-5.4 s ... voice: ..."). The tokens must
    carry what the local branch and the voice analysis measured.
@@ -14,7 +19,9 @@ Loss on answer tokens only (:func:`~microemo_ref.model.bridge.answer_loss`). Ada
 warm-up then cosine decay, gradient clipping at 1.0. Seeded: the same data, config and seed
 give the same weights. Resumable: a ``state.pt`` after every epoch (trainable weights,
 optimiser, scheduler, RNG, position) is picked up by the next run with the same ``out``.
-Only the trainable weights go into the final checkpoint. With ``MicroEmoConfig.readout`` the
+Only the trainable weights go into the final checkpoint. ``init`` starts the run from another
+checkpoint's trainable weights (checksums checked), e.g. the paper's path fine-tuned from the
+cue-text model, whose adapters already write the answer's form. With ``MicroEmoConfig.readout`` the
 micro-expression readout is fitted first, in closed form, on the same clips (see
 :mod:`microemo_ref.pipeline.evidence_probe`), and every cue line is written with it.
 """
@@ -31,7 +38,8 @@ import numpy as np
 import torch
 
 from microemo_ref.model.llm import load_llm
-from microemo_ref.model.microemo import MicroEmo, MicroEmoConfig, save_checkpoint
+from microemo_ref.model.microemo import MicroEmo, MicroEmoConfig, load_weights, save_checkpoint
+from microemo_ref.model.token_heads import TokenHeads, span_targets
 from microemo_ref.pipeline.dataset import Example, find_examples, load_example
 from microemo_ref.pipeline.evidence_probe import fit_readout
 
@@ -50,6 +58,8 @@ class TrainConfig:
     target: str = "explanation"  # EMER target: "explanation" (+ labels) or "labels" only (cheap ablations)
     accelerate: bool = False  # run through accelerate (GPUs, several processes: `accelerate launch`)
     limit: int | None = None  # use only the first N examples (quick runs, tests)
+    token_epochs: int = 0  # stage 0: token heads on the encoder alone (model.token_heads), before the LLM stages
+    init: str | None = None  # a checkpoint folder whose trainable weights start the run
 
 
 def face_line(cues: str) -> str:
@@ -88,6 +98,66 @@ def stage_batches(examples: list[Example], stage: str, batch: int, rng: random.R
             yield [(ex, ex.cues, ex.answer if target == "explanation" else labels_line(ex.answer)) for ex in chunk]
 
 
+def token_heads_for(model: MicroEmo) -> TokenHeads:
+    """Fresh token heads sized for ``model``'s encoder."""
+    e = model.cfg.encoder
+    return TokenHeads(e.video_qformer.n_queries, e.video_qformer.hidden, e.audio_qformer.n_queries,
+                      e.audio_qformer.hidden)
+
+
+def align_tokens(model: MicroEmo, examples: list[Example], cfg: TrainConfig, out: Path,
+                 progress=print) -> tuple[list[dict], TokenHeads]:
+    """Stage 0: train the encoder with :class:`TokenHeads` on the clips' ground truth (no LLM).
+
+    Resumable per epoch (``out/tokens.pt``); returns the epoch history and the heads.
+    """
+    heads = token_heads_for(model)
+    examples = [ex for ex in examples if ex.truth and "events" in ex.truth]
+    targets = []
+    for ex in examples:
+        visual, audio = model.encoder.spans(ex.inputs)
+        targets.append(span_targets(ex.truth, visual, audio if ex.inputs.audio is not None and model.cfg.audio
+                                    else None))
+    params = list(model.encoder.parameters()) + list(heads.parameters())
+    optimiser = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.01)
+    total = cfg.token_epochs * len(examples)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: _lr_at(s, total, cfg.warmup_steps))
+    history: list[dict] = []
+    state_file = out / "tokens.pt"
+    if state_file.is_file():
+        state = torch.load(state_file, weights_only=False)
+        model.encoder.load_state_dict(state["encoder"])
+        heads.load_state_dict(state["heads"])
+        optimiser.load_state_dict(state["optimiser"])
+        scheduler.load_state_dict(state["scheduler"])
+        history = state["history"]
+    model.train()
+    for epoch in range(len(history), cfg.token_epochs):
+        rng = random.Random(cfg.seed * 1000 + 500 + epoch)
+        torch.manual_seed(cfg.seed * 1000 + 500 + epoch)
+        order = list(range(len(examples)))
+        rng.shuffle(order)
+        began, sums = time.time(), {}
+        for i in order:
+            enc = model.encode(examples[i].inputs)
+            losses = heads.loss(enc.visual.tokens, enc.audio.tokens if enc.audio else None, targets[i])
+            loss = sum(losses.values())
+            optimiser.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimiser.step()
+            scheduler.step()
+            for k, v in losses.items():
+                sums[k] = sums.get(k, 0.0) + float(v.detach())
+        history.append({"epoch": epoch + 1, "stage": "tokens", "seconds": round(time.time() - began, 1),
+                        "examples": len(examples), **{f"loss_{k}": round(v / len(examples), 4) for k, v in sums.items()}})
+        progress(json.dumps(history[-1]))
+        torch.save({"encoder": model.encoder.state_dict(), "heads": heads.state_dict(),
+                    "optimiser": optimiser.state_dict(), "scheduler": scheduler.state_dict(), "history": history},
+                   state_file)
+    return history, heads
+
+
 def _lr_at(step: int, total: int, warmup: int) -> float:
     if step < warmup:
         return (step + 1) / warmup
@@ -123,11 +193,18 @@ def train(cfg: TrainConfig, model_cfg: MicroEmoConfig = MicroEmoConfig(), *, llm
     out.mkdir(parents=True, exist_ok=True)
     llm = llm or load_llm(model_cfg.llm)
     model = MicroEmo(model_cfg, llm)
+    if cfg.init:
+        load_weights(model, cfg.init)
     paths = find_examples(cfg.data, cfg.limit)
     if model_cfg.readout:  # closed form, from the same clips, before any gradient step
         model.readout = fit_readout(paths)
     examples = [load_example(p, model.cue_readout()) for p in paths]
     examples = [ex for ex in examples if ex.answer]
+    token_history: list[dict] = []
+    if cfg.token_epochs and not (out / "state.pt").is_file():  # a later stage's state holds the encoder already
+        token_history, _ = align_tokens(model, examples, cfg, out, progress if main else (lambda _: None))
+    elif cfg.token_epochs:
+        token_history = torch.load(out / "tokens.pt", weights_only=False)["history"]
     model.train()
     params = model.trainable_parameters()
     optimiser = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.01)
@@ -180,7 +257,7 @@ def train(cfg: TrainConfig, model_cfg: MicroEmoConfig = MicroEmoConfig(), *, llm
                         "scheduler": scheduler.state_dict(), "history": history, "epoch": epoch + 1}, state_file)
         if accelerator:
             accelerator.wait_for_everyone()
-    extra = {"train": asdict(cfg), "history": history, **({"processes": world} if world > 1 else {})}
+    extra = {"train": asdict(cfg), "history": token_history + history, **({"processes": world} if world > 1 else {})}
     folder = out / "checkpoint"
     if main:
         save_checkpoint(core, folder, extra)
@@ -189,4 +266,4 @@ def train(cfg: TrainConfig, model_cfg: MicroEmoConfig = MicroEmoConfig(), *, llm
     return folder
 
 
-__all__ = ["TrainConfig", "face_line", "labels_line", "stage_examples", "train"]
+__all__ = ["TrainConfig", "align_tokens", "face_line", "labels_line", "stage_examples", "token_heads_for", "train"]
