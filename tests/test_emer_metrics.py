@@ -115,3 +115,23 @@ def test_a_flash_needs_a_spotted_micro_event():
                                              "A micro-expression appears during utterance 2."]
     assert unsupported_flashes(text, [6.7]) == []          # within 0.3 s; the timeless one passes
     assert unsupported_flashes(text, [6.5]) == ["Around 6.9 s there is a brief flash of a one-sided mouth corner."]
+
+
+def test_per_utterance_mood_reads_the_utterance_a_sentence_names():
+    import json
+
+    from microemo_ref.config import DATA_SAMPLES
+    from microemo_ref.metrics.moods import mood_hits, mood_phrases, named_utterances
+    from microemo_ref.pipeline.evaluate import _cue_phrases
+
+    phrases = mood_phrases(_cue_phrases())
+    assert named_utterances("Through utterances 1-3 and then utterance 5.") == {0, 1, 2, 4}
+    assert named_utterances("In utterances 2 and 3 the voice turns loud.") == {1, 2}
+    for name in ("shift_astronaut_s0006", "shift_grace_hopper_s0005"):
+        truth = json.loads((DATA_SAMPLES / f"{name}.json").read_text())
+        moods = [u["voice_emotion"] for u in truth["utterances"]]
+        assert len(set(moods)) == 2 and all(mood_hits(truth["explanation"], moods, phrases)), name
+    moods = ["happy", "happy", "angry"]
+    swapped = "In utterance 1 the face shows a brow lowering. In utterances 2-3 the voice is bright, with a lively pitch."
+    assert mood_hits(swapped, moods, phrases) == [False, True, False]
+    assert mood_hits("The person is happy at first and angry by the end.", moods, phrases) == [False] * 3

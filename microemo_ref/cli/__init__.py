@@ -133,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="MicroEmo's own path: no measured-cue line in the prompt, the answer must come from the tokens")
     p.add_argument("--token-epochs", type=int, default=0,
                    help="stage 0 (our addition): epochs of token heads on the encoder alone, before the LLM stages")
+    p.add_argument("--token-weight", type=float, default=0.0,
+                   help="keep the token heads' loss beside the answer loss in the LLM stages, with this weight")
     p.add_argument("--init", help="start from this checkpoint folder's trainable weights")
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("info", help="summary of a clip (video + audio + subtitles)")

@@ -56,6 +56,9 @@ def print_scores(report: dict) -> None:
     if report.get("clue_recall_guarded") is not None:
         print(f"clue recall on concealed clips after the grounding guard (what run_emer returns): "
               f"{report['clue_recall_guarded']:.3f}")
+    if report.get("utterance_mood") is not None:
+        print(f"per-utterance mood on shift clips (named in a sentence about that utterance): "
+              f"{report['utterance_mood']:.3f}")
     print(f"explanation similarity to gold (proxy, {report['similarity']['proxy']}): {report['similarity']['mean']:.3f}")
     j = report["judge"]
     print(f"LLM judge: {j['reason']}" if j["judge"] == "unavailable" else

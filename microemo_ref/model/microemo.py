@@ -134,15 +134,18 @@ class MicroEmo(nn.Module):
         self.train(was)
         return self.tokenizer.decode(ids[0], skip_special_tokens=True).strip(), out, a
 
-    def forward(self, batch: list[tuple[EncoderInputs, list[str], str | None, str]]) -> Tensor:
-        """Training loss of a batch of (inputs, subtitle lines, cue line or None, target answer).
+    def forward(self, batch: list[tuple[EncoderInputs, list[str], str | None, str]],
+                return_encoded: bool = False) -> Tensor | tuple[Tensor, list[EncoderOutput]]:
+        """Training loss of a batch of (inputs, subtitle lines, cue line or None, target answer);
+        with ``return_encoded``, also each example's encoder output (for the token heads' loss).
 
         A ``forward`` (rather than a loop calling :meth:`prompt`) so that a DistributedDataParallel
         wrapper, as ``accelerate launch`` makes on several GPUs, sees the call and syncs gradients.
         """
         device = self.llm.get_input_embeddings().weight.device
-        assembled = [self.prompt(x.to(device), subtitles, cues, answer)[0] for x, subtitles, cues, answer in batch]
-        return answer_loss(self.llm, assembled)
+        made = [self.prompt(x.to(device), subtitles, cues, answer) for x, subtitles, cues, answer in batch]
+        loss = answer_loss(self.llm, [a for a, _ in made])
+        return (loss, [out for _, out in made]) if return_encoded else loss
 
     def cue_readout(self) -> Callable[[np.ndarray], str] | None:
         """The readout as the cue line uses it, (regions, 3) displacement -> emotion; None without one."""

@@ -11,6 +11,7 @@ failures can be read, not only counted. :func:`score` re-scores saved answers wi
 """
 from __future__ import annotations
 
+import re
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -20,6 +21,7 @@ from microemo_ref.metrics.clues import clue_recall, measured_spans, ungrounded_t
 from microemo_ref.metrics.emotion_sets import heads, ov_scores
 from microemo_ref.metrics.grounding import check_explanation, guard
 from microemo_ref.metrics.judge import Judge
+from microemo_ref.metrics.moods import mood_hits, mood_phrases, mood_recall
 from microemo_ref.metrics.similarity import explanation_similarity
 from microemo_ref.model.microemo import MicroEmo
 from microemo_ref.pipeline.dataset import find_examples, load_example
@@ -53,7 +55,7 @@ def answer_all(model: MicroEmo, folders: Sequence[str | Path], *, limit: int | N
                      "cues": cues, "ungrounded": ungrounded_times(explanation, measured),
                      "surface": sorted({e["emotion"] for e in ex.truth["events"] if e["kind"] == "macro"}),
                      "spotted": [spotted(c["apex_s"], ex.events) for c in cues], "micro_apexes": micro_apexes,
-                     "evidence": evidence})
+                     "evidence": evidence, "moods": [u["voice_emotion"] for u in ex.truth["utterances"]]})
         if progress:
             progress(f"{ex.name}: {labels} (gold {ex.truth['labels']})")
     if not rows:
@@ -179,12 +181,37 @@ def grounding_scores(rows: list[dict]) -> dict:
             "clue_recall_guarded": clue_score(concealed, "guarded")}
 
 
+def _cue_phrases() -> dict[str, list[str]]:
+    """The generator's facial and vocal cue words per emotion, for :mod:`~microemo_ref.metrics.moods`."""
+    from microemo_ref.samples.expressions import CUE_WORDS
+    from microemo_ref.samples.scenarios import VOICE_WORDS
+
+    words = {head: [re.sub(r"^an? ", "", cue.split(" (")[0])] for head, cue in CUE_WORDS.items()}
+    for head, voice in VOICE_WORDS.items():
+        words.setdefault(head, []).append(voice)
+    return words
+
+
+def mood_scores(rows: list[dict]) -> dict:
+    """Per-utterance mood recall on shift clips (:mod:`~microemo_ref.metrics.moods`): the share of their
+    utterances whose mood the explanation names in a sentence about that utterance; None without
+    shift clips (or for rows saved before the moods were kept)."""
+    shift = [r for r in rows if r["scenario"] == "shift" and "moods" in r]
+    if not shift:
+        return {"utterance_mood": None}
+    phrases = mood_phrases(_cue_phrases())
+    for r in shift:
+        r["mood_hits"] = mood_hits(r["explanation"], r["moods"], phrases)
+    return {"utterance_mood": round(mood_recall([r["explanation"] for r in shift], [r["moods"] for r in shift],
+                                                phrases), 4)}
+
+
 def rescore(report: dict) -> dict:
     """A saved report with its label scores, clue recall, flash and grounding checks recomputed from its
     answers by the current lexicon and rules (after either changed). Everything else
     (similarity, judge, timings) is kept."""
     return {**report, **label_scores(report["answers"]), **clue_scores(report["answers"]),
-            **flash_scores(report["answers"]), **grounding_scores(report["answers"])}
+            **flash_scores(report["answers"]), **grounding_scores(report["answers"]), **mood_scores(report["answers"])}
 
 
 def score(rows: list[dict], judge: Judge | None = None, similarity: bool = True) -> dict:
@@ -209,6 +236,7 @@ def score(rows: list[dict], judge: Judge | None = None, similarity: bool = True)
         "grounded": round(sum(not r["ungrounded"] for r in rows) / len(rows), 4),  # answers citing only measured times
         **flash_scores(rows),
         **grounding_scores(rows),
+        **mood_scores(rows),
         "similarity": ({"proxy": "MiniLM-L6 cosine to the gold explanation",
                         "mean": _mean([r["similarity"] for r in rows]),
                         "per_scenario": {s: _mean([r["similarity"] for r in rs]) for s, rs in sorted(per_scenario.items())}}
@@ -231,4 +259,4 @@ def evaluate(model: MicroEmo, folders: Sequence[str | Path], *, limit: int | Non
 
 
 __all__ = ["answer_all", "clue_score", "clue_scores", "confusion", "error_summary", "evaluate", "failure_kind",
-           "flash_scores", "grounding_scores", "label_scores", "micro_cues", "nearest_micro", "rescore", "score", "spotted"]
+           "flash_scores", "grounding_scores", "label_scores", "micro_cues", "mood_scores", "nearest_micro", "rescore", "score", "spotted"]

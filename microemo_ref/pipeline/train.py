@@ -59,6 +59,7 @@ class TrainConfig:
     accelerate: bool = False  # run through accelerate (GPUs, several processes: `accelerate launch`)
     limit: int | None = None  # use only the first N examples (quick runs, tests)
     token_epochs: int = 0  # stage 0: token heads on the encoder alone (model.token_heads), before the LLM stages
+    token_weight: float = 0.0  # the token heads' loss kept beside the answer loss in the LLM stages, this much
     init: str | None = None  # a checkpoint folder whose trainable weights start the run
 
 
@@ -158,6 +159,20 @@ def align_tokens(model: MicroEmo, examples: list[Example], cfg: TrainConfig, out
     return history, heads
 
 
+def token_loss(heads: TokenHeads, batch: list[Example], encoded: list) -> torch.Tensor:
+    """The token heads' loss of a batch (mean over its clips with ground truth), from the encoder
+    outputs the answer loss already computed."""
+    total = []
+    for ex, enc in zip(batch, encoded):
+        if not (ex.truth and "events" in ex.truth):
+            continue
+        audio = enc.audio.spans if enc.audio is not None else None
+        losses = heads.loss(enc.visual.tokens, enc.audio.tokens if enc.audio is not None else None,
+                            span_targets(ex.truth, enc.visual.spans, audio))
+        total.append(sum(losses.values()))
+    return torch.stack(total).mean() if total else torch.zeros(())
+
+
 def _lr_at(step: int, total: int, warmup: int) -> float:
     if step < warmup:
         return (step + 1) / warmup
@@ -201,12 +216,15 @@ def train(cfg: TrainConfig, model_cfg: MicroEmoConfig = MicroEmoConfig(), *, llm
     examples = [load_example(p, model.cue_readout()) for p in paths]
     examples = [ex for ex in examples if ex.answer]
     token_history: list[dict] = []
+    heads = None
     if cfg.token_epochs and not (out / "state.pt").is_file():  # a later stage's state holds the encoder already
-        token_history, _ = align_tokens(model, examples, cfg, out, progress if main else (lambda _: None))
+        token_history, heads = align_tokens(model, examples, cfg, out, progress if main else (lambda _: None))
     elif cfg.token_epochs:
         token_history = torch.load(out / "tokens.pt", weights_only=False)["history"]
+    if cfg.token_weight and heads is None:
+        heads = token_heads_for(model)
     model.train()
-    params = model.trainable_parameters()
+    params = model.trainable_parameters() + (list(heads.parameters()) if cfg.token_weight else [])
     optimiser = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.01)
     stages = [("align", cfg.align_epochs), ("emer", cfg.emer_epochs)]
     epochs = [stage for stage, n in stages for _ in range(n)]
@@ -221,6 +239,8 @@ def train(cfg: TrainConfig, model_cfg: MicroEmoConfig = MicroEmoConfig(), *, llm
     if state_file.is_file():  # resume
         state = torch.load(state_file, weights_only=False)
         model.load_state_dict(state["model"], strict=False)
+        if cfg.token_weight:
+            heads.load_state_dict(state["heads"])
         optimiser.load_state_dict(state["optimiser"])
         scheduler.load_state_dict(state["scheduler"])
         history, start_epoch = state["history"], state["epoch"]
@@ -232,12 +252,19 @@ def train(cfg: TrainConfig, model_cfg: MicroEmoConfig = MicroEmoConfig(), *, llm
         stage = epochs[epoch]
         rng = random.Random(cfg.seed * 1000 + epoch)  # the order of epoch e does not depend on resuming
         torch.manual_seed(cfg.seed * 1000 + epoch)
-        began, losses = time.time(), []
+        began, losses, token_losses = time.time(), [], []
         seen = per_stage[stage]
         bar = tqdm(stage_batches(seen, stage, cfg.batch, rng, cfg.target, rank, world), total=steps[stage],
                    desc=f"epoch {epoch + 1} {stage}", disable=not main)
         for batch in bar:
-            loss = model([(ex.inputs, ex.subtitles, cues, answer) for ex, cues, answer in batch])
+            items = [(ex.inputs, ex.subtitles, cues, answer) for ex, cues, answer in batch]
+            if cfg.token_weight:
+                answer_part, encoded = model(items, return_encoded=True)
+                token_part = token_loss(heads, [ex for ex, _, _ in batch], encoded)
+                loss = answer_part + cfg.token_weight * token_part
+                token_losses.append(float(token_part.detach()))
+            else:
+                loss = answer_part = model(items)
             optimiser.zero_grad()
             if accelerator:
                 accelerator.backward(loss)
@@ -247,13 +274,15 @@ def train(cfg: TrainConfig, model_cfg: MicroEmoConfig = MicroEmoConfig(), *, llm
                 torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimiser.step()
             scheduler.step()
-            losses.append(float(loss.detach()))
+            losses.append(float(answer_part.detach()))
             bar.set_postfix(loss=f"{losses[-1]:.3f}")
         history.append({"epoch": epoch + 1, "stage": stage, "loss": float(np.mean(losses)),
-                        "seconds": round(time.time() - began, 1), "examples": len(seen)})
+                        "seconds": round(time.time() - began, 1), "examples": len(seen),
+                        **({"token_loss": round(float(np.mean(token_losses)), 4)} if token_losses else {})})
         if main:
             progress(json.dumps(history[-1]))
             torch.save({"model": core.trainable_state(), "optimiser": optimiser.state_dict(),
+                        **({"heads": heads.state_dict()} if cfg.token_weight else {}),
                         "scheduler": scheduler.state_dict(), "history": history, "epoch": epoch + 1}, state_file)
         if accelerator:
             accelerator.wait_for_everyone()
@@ -266,4 +295,5 @@ def train(cfg: TrainConfig, model_cfg: MicroEmoConfig = MicroEmoConfig(), *, llm
     return folder
 
 
-__all__ = ["TrainConfig", "align_tokens", "face_line", "labels_line", "stage_examples", "token_heads_for", "train"]
+__all__ = ["TrainConfig", "align_tokens", "face_line", "labels_line", "stage_examples", "token_heads_for", "token_loss",
+           "train"]
