@@ -54,7 +54,7 @@ def main() -> None:
     ap.add_argument("--train", nargs="+", default=[".cache/train"])
     ap.add_argument("--test", nargs="+", default=[".cache/heldout"])
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    ap.add_argument("--epochs", type=int, default=4, help="token-head epochs of the heads/* encoders")
+    ap.add_argument("--epochs", type=int, default=8, help="token-head epochs of the heads/* encoders")
     ap.add_argument("--variants", nargs="+", default=["untrained", "heads/full", "heads/no_local", "heads/concat",
                                                         "heads/whole", "shipped:cues", "shipped:tokens"])
     ap.add_argument("--runs", default=".cache/probe_runs")

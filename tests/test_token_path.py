@@ -11,7 +11,8 @@ import torch
 from microemo_ref.config import DATA_SAMPLES
 from microemo_ref.model.global_local import GlobalLocalAttention, GlobalLocalConfig
 from microemo_ref.model.microemo import MicroEmoConfig, answer_path, save_checkpoint
-from microemo_ref.model.token_heads import FACE_CLASSES, FLASH_CLASSES, VOICE_CLASSES, TokenHeads, span_targets
+from microemo_ref.model.token_heads import (FACE_CLASSES, FLASH_CLASSES, NONE_WEIGHT, VOICE_CLASSES, TokenHeads,
+                                            span_targets)
 from microemo_ref.model.utterance_qformer import utterance_spans
 from microemo_ref.pipeline.token_probe import probe_rows
 
@@ -45,7 +46,9 @@ def test_token_heads_loss_is_the_sum_of_its_parts_by_hand() -> None:
     visual, audio = torch.randn(5 * 2, 4), torch.randn(5 * 2, 4)
     losses = heads.loss(visual, audio, targets)
     v = visual.reshape(5, 8)
-    flash = torch.nn.functional.cross_entropy(heads.flash(v), torch.tensor(targets.flash))
+    weight = torch.ones(len(FLASH_CLASSES))
+    weight[0] = NONE_WEIGHT  # "none" counts less: flashes are rare
+    flash = torch.nn.functional.cross_entropy(heads.flash(v), torch.tensor(targets.flash), weight=weight)
     apex_rows = [0, 3]
     apex = torch.sigmoid(heads.apex(v[apex_rows]))[:, 0]
     want = torch.tensor([targets.apex[k] for k in apex_rows])
@@ -154,3 +157,22 @@ def test_knocking_out_a_part_a_model_lacks_is_a_noop(tiny_llm_dir, example_dir, 
     assert report["answer_path"]["evaluated"] == "audio tokens + subtitles"
     assert main(["evaluate", *common, "--knockout", "cue_text"]) == 0
     assert "knocking it out is a no-op" in capsys.readouterr().out
+
+
+def test_knockout_table_scores_one_scenario_and_marks_noops() -> None:
+    from microemo_ref.pipeline.ablations import knockout_row, knockout_table
+
+    def row(scenario: str, labels: list[str], explanation: str) -> dict:
+        return {"scenario": scenario, "gold": ["sad", "hurt"], "labels": labels, "explanation": explanation,
+                "cues": [{"apex_s": 5.2, "utterance": 2}] if scenario == "concealed" else [], "surface": ["happy"],
+                "spotted": [True]}
+
+    report = {"answer_path": {"trained": "MicroEmo's path: video and audio tokens + subtitles"},
+              "knocked_out": ["cue_text"], "knockout_noop": ["cue_text"],
+              "answers": [row("concealed", ["sad"], "During utterance 3, at 5.2 s, a flash."),
+                          row("concealed", ["happy"], "A smile."), row("shift", ["sad"], "")]}
+    r = knockout_row(report)
+    assert r["clips"] == 2 and r["ov_f"] == pytest.approx(0.5) and r["clue_recall"] == 0.5
+    assert "cue_text (absent: no-op)" in knockout_table({"tokens": report})
+    with pytest.raises(ValueError, match="no neutral clips"):
+        knockout_row(report, "neutral")

@@ -15,6 +15,11 @@ windows         TimeChat's sliding windows instead of utterances (audio: whole c
 subtitles_only  no video, no audio, no cue line: the subtitles and the question alone
 plus_readout    one part *added* (ours, not MicroEmo's): the cue line also says what emotion
                 a linear readout of each micro event's displacements reads (``readout``)
+tokens          MicroEmo's own path: no cue line, the answer must come from the tokens
+tokens_no_local the same without the local dynamics branch
+tokens_concat   the same with the global-local attention replaced by plain concatenation
+tokens_whole_only / tokens_windows   the same with one whole-clip sequence / TimeChat's windows
+cues_only       the cue line and subtitles, no video or audio tokens
 ============== =====================================================================
 
 Two recipes. ``full`` is the shipped checkpoint's (1 align + 3 EMER epochs, explanation and
@@ -40,7 +45,7 @@ from pathlib import Path
 from microemo_ref.io.clip import atomic_path
 from microemo_ref.model.llm import load_llm
 from microemo_ref.model.microemo import MicroEmo, MicroEmoConfig, load_checkpoint
-from microemo_ref.pipeline.evaluate import answer_all, label_scores, score
+from microemo_ref.pipeline.evaluate import answer_all, clue_score, label_scores, score
 from microemo_ref.pipeline.train import TrainConfig, train
 
 VARIANTS: dict[str, dict] = {
@@ -51,11 +56,21 @@ VARIANTS: dict[str, dict] = {
     "windows": {"span_mode": "window"},
     "subtitles_only": {"video": False, "audio": False, "cue_text": False},
     "plus_readout": {"readout": True},
+    # MicroEmo's own path (no cue line) and its parts:
+    "tokens": {"cue_text": False},
+    "tokens_no_local": {"cue_text": False, "local_branch": False},
+    "tokens_concat": {"cue_text": False, "fusion": "concat"},
+    "tokens_whole_only": {"cue_text": False, "span_mode": "whole"},
+    "tokens_windows": {"cue_text": False, "span_mode": "window"},
+    "cues_only": {"video": False, "audio": False},
 }
 KNOCKOUTS = ("local_branch", "cue_text", "video", "audio")  # switches a trained model can run without
 RECIPES: dict[str, dict] = {
     "full": {"train": {"align_epochs": 1, "emer_epochs": 3, "target": "explanation"}, "max_new_tokens": 224},
     "quick": {"train": {"align_epochs": 0, "emer_epochs": 1, "target": "labels"}, "max_new_tokens": 24},
+    # quick, after the token heads' stage (and with their loss kept): for the tokens path's rows
+    "quick_tokens": {"train": {"align_epochs": 0, "emer_epochs": 1, "target": "labels", "token_epochs": 8,
+                               "token_weight": 0.5}, "max_new_tokens": 24},
 }
 
 
@@ -66,6 +81,10 @@ def variant_config(name: str, base: MicroEmoConfig = MicroEmoConfig()) -> MicroE
     change = dict(VARIANTS[name])
     if "span_mode" in change:
         base = replace(base, encoder=base.encoder.with_mode(change.pop("span_mode")))
+    if "fusion" in change:
+        visual = base.encoder.visual
+        fusion = replace(visual.fusion, mode=change.pop("fusion"))
+        base = replace(base, encoder=replace(base.encoder, visual=replace(visual, fusion=fusion)))
     return replace(base, **change)
 
 
@@ -82,6 +101,30 @@ def knock_out(model: MicroEmo, parts: Sequence[str]) -> MicroEmo:
 def absent_parts(model: MicroEmo, parts: Sequence[str]) -> list[str]:
     """The parts among ``parts`` that ``model`` was built without: knocking them out changes nothing."""
     return [p for p in parts if not getattr(model.cfg, p)]
+
+
+def knockout_row(report: dict, scenario: str = "concealed") -> dict:
+    """One line of a knock-out table from an ``evaluate --json`` report: the model's path, what was
+    switched off, and on the clips of ``scenario``: OV F, clue recall, and the share of answers
+    whose labels include the surface emotion only (the hidden one missed)."""
+    rows = [r for r in report["answers"] if r["scenario"] == scenario]
+    if not rows:
+        raise ValueError(f"the report has no {scenario} clips")
+    labels = label_scores(rows)
+    return {"trained": report.get("answer_path", {}).get("trained"), "knocked_out": report.get("knocked_out", []),
+            "noop": report.get("knockout_noop", []), "clips": len(rows), "ov_f": labels["ov"]["f"],
+            "clue_recall": clue_score(rows), "errors": labels["errors"].get(scenario, {})}
+
+
+def knockout_table(reports: dict[str, dict], scenario: str = "concealed") -> str:
+    """Markdown: one line per named report (see :func:`knockout_row`)."""
+    lines = [f"| model | switched off at inference | {scenario} OV F | clue recall | clips |", "|---|---|---|---|---|"]
+    for name, report in reports.items():
+        r = knockout_row(report, scenario)
+        off = ", ".join(p + (" (absent: no-op)" if p in r["noop"] else "") for p in r["knocked_out"]) or "nothing"
+        clues = "-" if r["clue_recall"] is None else f"{r['clue_recall']:.3f}"
+        lines.append(f"| {name} | {off} | {r['ov_f']:.3f} | {clues} | {r['clips']} |")
+    return "\n".join(lines)
 
 
 def run_one(name: str, seed: int, data: Sequence[str], eval_dirs: Sequence[str], out: str | Path,
@@ -188,5 +231,6 @@ def format_table(summary: dict) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["KNOCKOUTS", "RECIPES", "VARIANTS", "absent_parts", "finished", "format_table", "knock_out", "run_ablations", "run_one",
+__all__ = ["KNOCKOUTS", "RECIPES", "VARIANTS", "absent_parts", "finished", "format_table", "knock_out", "knockout_row",
+           "knockout_table", "run_ablations", "run_one",
            "summarise", "variant_config"]
