@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -33,7 +32,7 @@ from microemo_ref.model.llm import load_llm
 from microemo_ref.model.microemo import MicroEmo, MicroEmoConfig, load_checkpoint
 from microemo_ref.pipeline.dataset import find_examples, load_example
 from microemo_ref.pipeline.emer import default_checkpoint
-from microemo_ref.pipeline.token_probe import probe_rows, utterance_rows
+from microemo_ref.pipeline.token_probe import probe_rows, summarise, table, utterance_rows
 from microemo_ref.pipeline.train import TrainConfig, align_tokens
 
 
@@ -62,7 +61,6 @@ def main() -> None:
     args = ap.parse_args()
     train_paths = find_examples(tuple(args.train))
     test_paths = find_examples(tuple(args.test))
-    llm = load_llm()
     results = []
     for variant in args.variants:
         seeds = [None] if variant.startswith("shipped:") else args.seeds
@@ -74,10 +72,10 @@ def main() -> None:
                 continue
             began = time.time()
             if variant.startswith("shipped:"):
-                model = load_checkpoint(default_checkpoint(variant.split(":")[1]), llm)
+                model = load_checkpoint(default_checkpoint(variant.split(":")[1]), load_llm())
             else:
                 torch.manual_seed(seed)
-                model = MicroEmo(variant_config(variant.split("/")[-1]), llm)
+                model = MicroEmo(variant_config(variant.split("/")[-1]), load_llm())  # a fresh LLM: adapters attach once
                 if variant.startswith("heads/"):
                     examples = [load_example(p) for p in train_paths]
                     align_tokens(model, examples, TrainConfig(token_epochs=args.epochs, seed=seed, lr=1e-3), _mk(folder),
@@ -101,44 +99,6 @@ def main() -> None:
 def _mk(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-def summarise(results: list[dict]) -> dict:
-    """Mean and sample standard deviation over seeds, per variant and probe."""
-    def spread(values):
-        return {"mean": round(statistics.fmean(values), 3),
-                "sd": round(statistics.stdev(values), 3) if len(values) > 1 else None, "n": len(values)}
-
-    by: dict[str, list[dict]] = {}
-    for r in results:
-        by.setdefault(r["variant"], []).append(r)
-    return {v: {"flash_emotion": spread([r["flash_emotion"]["accuracy"] for r in rs]),
-                "flash_emotion_chance": rs[0]["flash_emotion"]["chance"],
-                "flash_present": spread([r["flash_present"]["accuracy"] for r in rs]),
-                "flash_present_chance": rs[0]["flash_present"]["chance"],
-                "held_expression": spread([r["held_expression"]["accuracy"] for r in rs]),
-                "held_expression_chance": rs[0]["held_expression"]["chance"],
-                "apex_mae_s": spread([r["apex_time"]["mae_s"] for r in rs]),
-                "apex_baseline_mae_s": rs[0]["apex_time"]["baseline_mae_s"],
-                "n_test_flashes": rs[0]["flash_emotion"]["n_test"], "n_test_utterances": rs[0]["flash_present"]["n_test"]}
-            for v, rs in by.items()}
-
-
-def table(summary: dict) -> str:
-    def cell(d):
-        return f"{d['mean']:.3f}" + (f" ± {d['sd']:.3f}" if d["sd"] is not None else "") + f" (n={d['n']})"
-
-    lines = ["| encoder | flash emotion acc | flash present acc | held expression acc | apex error (s) |",
-             "|---|---|---|---|---|"]
-    for v, s in summary.items():
-        lines.append(f"| {v} | {cell(s['flash_emotion'])} | {cell(s['flash_present'])} | {cell(s['held_expression'])} "
-                     f"| {cell(s['apex_mae_s'])} |")
-    first = next(iter(summary.values()))
-    lines.append(f"\nchance (commonest training class / training mean): flash emotion {first['flash_emotion_chance']}, "
-                 f"flash present {first['flash_present_chance']}, held expression {first['held_expression_chance']}, "
-                 f"apex {first['apex_baseline_mae_s']} s; held-out: {first['n_test_flashes']} flashes in "
-                 f"{first['n_test_utterances']} utterances")
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -173,6 +173,29 @@ def test_knockout_table_scores_one_scenario_and_marks_noops() -> None:
                           row("concealed", ["happy"], "A smile."), row("shift", ["sad"], "")]}
     r = knockout_row(report)
     assert r["clips"] == 2 and r["ov_f"] == pytest.approx(0.5) and r["clue_recall"] == 0.5
-    assert "cue_text (absent: no-op)" in knockout_table({"tokens": report})
+    assert "cue_text (absent: no-op)" in knockout_table([("tokens", report)])
     with pytest.raises(ValueError, match="no neutral clips"):
         knockout_row(report, "neutral")
+
+
+def test_the_shipped_tokens_checkpoint_reads_no_cue_line() -> None:
+    from microemo_ref.model.microemo import checkpoint_config, load_trainable
+    from microemo_ref.pipeline.emer import default_checkpoint
+
+    folder = default_checkpoint("tokens")
+    cfg = checkpoint_config(folder)
+    assert not cfg.cue_text and not cfg.readout and cfg.video and cfg.audio and cfg.local_branch
+    state = load_trainable(folder)  # every checksum is checked
+    assert any(k.startswith("llm.") for k in state) and any(k.startswith("encoder.visual.local") for k in state)
+    with pytest.raises(ValueError, match="unknown answer path"):
+        default_checkpoint("words")
+
+
+def test_emer_on_the_paper_path_names_it(capsys) -> None:
+    from microemo_ref.cli import main
+
+    video = DATA_SAMPLES / "concealed_grace_hopper_s0036.mp4"
+    assert main(["emer", str(video), "--path", "tokens", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["path"] == "MicroEmo's path: video and audio tokens + subtitles"
+    assert out["raw_explanation"] and out["labels"]  # an explanation and parsed labels, from the tokens alone

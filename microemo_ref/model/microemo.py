@@ -7,6 +7,10 @@ frozen causal LM (:mod:`~microemo_ref.model.llm`). What trains: the encoder, the
 and, if ``lora_rank > 0``, low-rank adapters on the LLM's query and value projections
 (:mod:`~microemo_ref.model.lora`).
 
+Two checkpoints ship (``pipeline.emer.SHIPPED``): one that also reads the measured-cue line, our
+addition, and one on MicroEmo's own path, with no cue text (``cue_text=False``); :func:`answer_path`
+says in words which inputs a configuration lets the answer come from.
+
 A checkpoint holds only the trainable tensors (``trainable.safetensors``, stored as float16), the configuration
 (``config.json``), the micro-expression readout if the model has one (``readout.json``, see
 ``MicroEmoConfig.readout``) and the SHA-256 of the tensor and readout files, checked at load:
@@ -36,7 +40,7 @@ class MicroEmoConfig:
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     lora_rank: int = 8  # 0: no adapters, the LLM is untouched
     lora_alpha: float = 16.0
-    cue_text: bool = True  # give the LLM the measured cues as text (see pipeline.cues)
+    cue_text: bool = True  # give the LLM the measured cues as text (our addition, pipeline.cues); off: MicroEmo's own path
     llm: str = "smollm2"  # the frozen LLM: "smollm2" or a local folder
     # Switches for the ablations of issue #7 (all on = MicroEmo):
     local_branch: bool = True  # off: no face dynamics into the encoder, no face events in the cue line

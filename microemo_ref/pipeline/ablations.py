@@ -116,10 +116,10 @@ def knockout_row(report: dict, scenario: str = "concealed") -> dict:
             "clue_recall": clue_score(rows), "errors": labels["errors"].get(scenario, {})}
 
 
-def knockout_table(reports: dict[str, dict], scenario: str = "concealed") -> str:
-    """Markdown: one line per named report (see :func:`knockout_row`)."""
+def knockout_table(reports: Sequence[tuple[str, dict]], scenario: str = "concealed") -> str:
+    """Markdown: one line per (model name, report) pair (see :func:`knockout_row`)."""
     lines = [f"| model | switched off at inference | {scenario} OV F | clue recall | clips |", "|---|---|---|---|---|"]
-    for name, report in reports.items():
+    for name, report in reports:
         r = knockout_row(report, scenario)
         off = ", ".join(p + (" (absent: no-op)" if p in r["noop"] else "") for p in r["knocked_out"]) or "nothing"
         clues = "-" if r["clue_recall"] is None else f"{r['clue_recall']:.3f}"

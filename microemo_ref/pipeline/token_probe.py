@@ -20,6 +20,7 @@ the same for every utterance of a clip: what an LLM without utterance tokens cou
 """
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -93,4 +94,43 @@ def probe_tokens(model: MicroEmo, train_paths: Sequence[str | Path], test_paths:
     return probe_rows(utterance_rows(model, train_paths), utterance_rows(model, test_paths))
 
 
-__all__ = ["probe_rows", "probe_tokens", "utterance_rows"]
+def summarise(results: list[dict]) -> dict:
+    """Mean and sample standard deviation over seeds, per variant and probe."""
+    def spread(values):
+        return {"mean": round(statistics.fmean(values), 3),
+                "sd": round(statistics.stdev(values), 3) if len(values) > 1 else None, "n": len(values)}
+
+    by: dict[str, list[dict]] = {}
+    for r in results:
+        by.setdefault(r["variant"], []).append(r)
+    return {v: {"flash_emotion": spread([r["flash_emotion"]["accuracy"] for r in rs]),
+                "flash_emotion_chance": rs[0]["flash_emotion"]["chance"],
+                "flash_present": spread([r["flash_present"]["accuracy"] for r in rs]),
+                "flash_present_chance": rs[0]["flash_present"]["chance"],
+                "held_expression": spread([r["held_expression"]["accuracy"] for r in rs]),
+                "held_expression_chance": rs[0]["held_expression"]["chance"],
+                "apex_mae_s": spread([r["apex_time"]["mae_s"] for r in rs]),
+                "apex_baseline_mae_s": rs[0]["apex_time"]["baseline_mae_s"],
+                "n_test_flashes": rs[0]["flash_emotion"]["n_test"], "n_test_utterances": rs[0]["flash_present"]["n_test"]}
+            for v, rs in by.items()}
+
+
+def table(summary: dict) -> str:
+    """The summary of :func:`summarise` as a Markdown table, with the chance levels below it."""
+    def cell(d):
+        return f"{d['mean']:.3f}" + (f" ± {d['sd']:.3f}" if d["sd"] is not None else "") + f" (n={d['n']})"
+
+    lines = ["| encoder | flash emotion acc | flash present acc | held expression acc | apex error (s) |",
+             "|---|---|---|---|---|"]
+    for v, s in summary.items():
+        lines.append(f"| {v} | {cell(s['flash_emotion'])} | {cell(s['flash_present'])} | {cell(s['held_expression'])} "
+                     f"| {cell(s['apex_mae_s'])} |")
+    first = next(iter(summary.values()))
+    lines.append(f"\nchance (commonest training class / training mean): flash emotion {first['flash_emotion_chance']}, "
+                 f"flash present {first['flash_present_chance']}, held expression {first['held_expression_chance']}, "
+                 f"apex {first['apex_baseline_mae_s']} s; held-out: {first['n_test_flashes']} flashes in "
+                 f"{first['n_test_utterances']} utterances")
+    return "\n".join(lines)
+
+
+__all__ = ["probe_rows", "probe_tokens", "summarise", "table", "utterance_rows"]
