@@ -199,3 +199,21 @@ def test_emer_on_the_paper_path_names_it(capsys) -> None:
     out = json.loads(capsys.readouterr().out)
     assert out["path"] == "MicroEmo's path: video and audio tokens + subtitles"
     assert out["raw_explanation"] and out["labels"]  # an explanation and parsed labels, from the tokens alone
+
+
+def test_evaluate_json_on_clips_not_yet_measured_prints_only_the_report(tiny_llm_dir, tmp_path, capsys) -> None:
+    import shutil
+
+    from microemo_ref.cli import main
+    from microemo_ref.model.llm import load_llm
+    from microemo_ref.model.microemo import MicroEmo
+
+    for f in DATA_SAMPLES.glob(f"{SAMPLE}.*"):
+        shutil.copy(f, tmp_path / f.name)
+    torch.manual_seed(0)
+    folder = save_checkpoint(MicroEmo(MicroEmoConfig(llm=str(tiny_llm_dir)), load_llm(tiny_llm_dir)), tmp_path / "ckpt")
+    assert main(["evaluate", str(tmp_path), "--checkpoint", str(folder), "--llm", str(tiny_llm_dir),
+                 "--knockout", "cue_text", "video", "--json"]) == 0
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)  # the measuring progress went to stderr
+    assert report["clips"] == 1 and report["knockout_noop"] == [] and f"measured {SAMPLE}.mp4" in captured.err

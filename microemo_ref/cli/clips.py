@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -83,6 +84,11 @@ def cmd_spot_eval(args: argparse.Namespace) -> int:
 
 def progress(msg: str) -> None:
     print(f"  {msg}", flush=True)
+
+
+def progress_to_stderr(msg: str) -> None:
+    """Progress for a command whose stdout is a JSON document."""
+    print(f"  {msg}", file=sys.stderr, flush=True)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:

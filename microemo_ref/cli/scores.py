@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from microemo_ref.cli.clips import progress
+from microemo_ref.cli.clips import progress, progress_to_stderr
 from microemo_ref.cli.run import load_model_from_args
 
 
@@ -18,7 +18,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from microemo_ref.pipeline.evaluate import evaluate
 
     judge = make_judge(args.judge, args.judge_model)  # a bad --judge fails before any work
-    cache_folder(args.dir, progress)  # measures only clips not measured yet
+    # measures only clips not measured yet; with --json, stdout holds the report alone
+    cache_folder(args.dir, progress_to_stderr if args.json else progress)
     model = load_model_from_args(args)
     trained_path, absent = answer_path(model.cfg), absent_parts(model, args.knockout)
     model = knock_out(model, args.knockout)
