@@ -12,8 +12,8 @@ setting below and prints, per setting:
 * ``neutral_10s``: all events per 10 s on the neutral clips (no expression at all).
 
 The sweep runs the spotter without the hand and head-turn gates (``spot_events`` without
-``covered`` and ``head``), which changed no event on generated clips; so "v3" here is the
-pipeline's spotter less those gates.
+``covered`` and ``head``), which changed no event on generated clips; so the default setting here
+is the pipeline's spotter less those gates.
 
 Use clips of the *training* identities to choose a setting (``--data .cache/train/s1001``),
 and keep the held-out ones for the final score. Usage:
@@ -38,9 +38,10 @@ from microemo_ref.io.casme import events_from_truth
 from microemo_ref.metrics.spotting import score_spotting
 from microemo_ref.pipeline.evaluate import nearest_micro
 
-#: The spotter versions compared here. v1 -> v2 (session 6): the transient channel's minimum run
-#: of 3 frames went to 2, and the mouth corners' transient channel is measured per side. v2 -> v3
-#: (session 9): a transient run must come back (``max_net``).
+#: The spotter settings compared here, by their labels: "v1" asks for transient runs of 3 frames
+#: and averages both mouth corners; "v2" asks for 2 frames and measures the mouth corners'
+#: transient channel per side; "v3" (the default) also requires a transient run to come back
+#: (``max_net``).
 V2 = replace(SpotConfig(), max_net=np.inf)
 V1 = replace(V2, min_frames_brief=3, sided=())
 SETTINGS: dict[str, SpotConfig] = {
@@ -54,7 +55,7 @@ SETTINGS: dict[str, SpotConfig] = {
 
 def measured(video: Path, cache: Path) -> tuple:
     """(motion, speaking) of one clip, from the cache or measured now."""
-    path = cache / (video.stem + ".rgb.motion.pkl")  # ".motion.pkl": measured on libav's grey decode (session 6)
+    path = cache / (video.stem + ".rgb.motion.pkl")  # ".rgb": plain ".motion.pkl" files came from libav's grey decode
     if path.is_file():
         return pickle.loads(path.read_bytes())
     ev = extract_local(video)          # spots with the default setting too, which costs little

@@ -2,10 +2,11 @@
 
 MicroEmo (Zhang et al., arXiv 2407.16552, 2024) is a time-sensitive multimodal LLM for
 explainable multimodal emotion recognition (EMER). This package rebuilds it from its
-lineage (BLIP-2, TimeChat, Video-LLaMA, AffectGPT); see ../shared/DESIGN.md and the notebooks.
+lineage (BLIP-2, TimeChat, Video-LLaMA, AffectGPT); see docs/design.md and the notebooks.
 
-Layers, each importing only from below:
-``config`` and ``io`` (clips, subtitles) -> ``face`` / ``audio`` (perception) ->
-``samples`` (the generator of sample dialogues) -> ``cli``.
+Layers, each module importing only from its own layer or below (``tests/test_layers.py``):
+``config``, ``io`` (clips, subtitles), ``lexicon``, ``metrics``, ``notebook_tools`` (ground) ->
+``face`` / ``audio`` / ``text`` (perception) -> ``model`` -> ``pipeline`` and ``samples`` (the
+generator of sample dialogues) -> ``viz`` -> ``cli`` and ``__main__``.
 """
-__version__ = "0.1.0"
+__version__ = "0.3.0"

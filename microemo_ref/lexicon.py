@@ -1,10 +1,11 @@
 """The project's own open-vocabulary emotion lexicon: words grouped under a head emotion.
 
 MER2024's open-vocabulary (OV) track scores predicted emotion words after mapping each word to
-a group (DESIGN.md section 5). The public emotion-wheel files are non-commercial research
-data, so this project writes its own, smaller grouping: eight heads (the seven prototypical
-facial emotions of EMFACS plus neutral) and common English synonyms under each. It is used by
-the sample generator (gold labels) and by the metrics (mapping predicted words to heads).
+a group (Lian et al., 2024, "MER 2024", arXiv 2404.17113). The public emotion-wheel files are
+non-commercial research data, so this project writes its own, smaller grouping: eight heads
+(the seven prototypical facial emotions of EMFACS plus neutral) and common English synonyms
+under each. It is used by the sample generator (gold labels) and by the metrics (mapping
+predicted words to heads).
 
 Gold labels are adjectives ("disgusted"), but a model may answer with the noun ("disgust").
 The nouns of the heads are therefore accepted when scoring (:data:`NOUNS`) and never drawn as

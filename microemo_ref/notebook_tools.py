@@ -1,6 +1,6 @@
 """Keep committed notebooks clean: strip noisy metadata, and check the house rules.
 
-The rules (see README "Adding a notebook"): kernelspec ``python3``; the first cell is markdown
+The rules (see docs/design.md, "Adding a notebook"): kernelspec ``python3``; the first cell is markdown
 with the learning goals; no widget state, no error outputs, no stderr output; cells checked
 strictly by nbval (marked ``# NBVAL_CHECK_OUTPUT``) print only text (no images, no reprs with
 memory addresses). ``microemo-ref nbclean`` applies :func:`clean`; the tests apply :func:`problems`.

@@ -73,8 +73,8 @@ def test_cue_line_names_times_and_utterance():
 
 
 class _Ex:
-    def __init__(self, scenario):
-        self.truth = {"scenario": scenario}
+    def __init__(self, scenario, felt="sad"):
+        self.truth = {"scenario": scenario, "emotions": {"felt": [felt], "shown": "neutral"}}
 
 
 def test_concealed_clips_are_repeated_in_the_emer_stage_only():
@@ -82,3 +82,15 @@ def test_concealed_clips_are_repeated_in_the_emer_stage_only():
     assert len(stage_examples(exs, "emer", 3)) == 5
     assert len(stage_examples(exs, "align", 3)) == 3
     assert len(stage_examples(exs, "emer", 1)) == 3
+
+
+def test_balance_evens_out_the_hidden_emotions():
+    from collections import Counter
+
+    exs = [_Ex("concealed", "angry")] * 6 + [_Ex("concealed", "sad")] * 2 + [_Ex("shift")]
+    seen = Counter(ex.truth["emotions"]["felt"][0] for ex in stage_examples(exs, "emer", 2, balance=True)
+                   if ex.truth["scenario"] == "concealed")
+    # 4 clips per hidden emotion on average: angry round(2 * 4 / 6) = 1 time each, sad round(2 * 4 / 2) = 4 times
+    assert seen == {"angry": 6, "sad": 8}
+    assert len(stage_examples(exs, "emer", 2)) == 17  # without balance every concealed clip twice
+    assert len(stage_examples(exs, "align", 2, balance=True)) == 9

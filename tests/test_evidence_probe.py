@@ -42,8 +42,8 @@ def _missed(folder, tmp_path):
 def test_probe_bookkeeping(folders, tmp_path):
     sad_only = [folders["concealed_astronaut_s0002"]]
     out = probe_hidden_emotion(sad_only, [folders["concealed_grace_hopper_s0036"]])
-    # spotter v2 finds this sample's angry flash (v1 missed it); a probe fitted on one sad
-    # flash can only answer sad
+    # the spotter finds this sample's angry flash (3-frame transient runs and averaged mouth
+    # corners miss it); a probe fitted on one sad flash can only answer sad
     assert out["train_events"] == 1 and out["train_emotions"] == {"sad": 1}
     assert out["test_clips"] == 1 and out["spotted"] == 1 and out["accuracy"] == 0.0 and out["accuracy_spotted"] == 0.0
     assert out["predictions"] == [{"name": "concealed_grace_hopper_s0036", "emotion": "angry", "probe": "sad"}]

@@ -71,8 +71,9 @@ def test_review_cases():
 
 
 def test_a_wrong_quote_in_parentheses_is_cut_and_the_rest_kept():
-    """Held-out clip 041 (r4): the flash is placed right, the quote is utterance 2's. The guard
-    keeps the flash and cuts the quote; a quote that carries the sentence drops it."""
+    """Held-out clip 041, the shipped model's answer: the flash is placed right, the quote is
+    utterance 2's. The guard keeps the flash and cuts the quote; a quote that carries the
+    sentence drops it."""
     from microemo_ref.metrics.grounding import without_quotes
 
     texts = ["Sure, whatever works for you.", "No, it is no trouble at all.", "It is okay, do not worry about it."]
@@ -91,7 +92,7 @@ def test_a_wrong_quote_in_parentheses_is_cut_and_the_rest_kept():
 
 
 def test_opening_with_a_quote_is_a_speech_claim():
-    # r4's answer over the silent Pexels clip after the head gate (session 8): the sentence split
+    # the shipped model's answer over the silent Pexels clip, with the head gate: the sentence split
     # at '.."' left 'opens with "None.."' on its own, with no speech word; the training answers
     # open with 'The person opens with "<utterance 1>"', so that is a claim of speech.
     assert speech_problems('The person opens with "None.."', []) == ["speech: no utterance was found"]

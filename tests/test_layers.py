@@ -1,4 +1,4 @@
-"""The package's layering (README, "Layout"): every module imports only from its own layer or below."""
+"""The package's layering (docs/design.md, "Layout"): every module imports only from its own layer or below."""
 import ast
 from pathlib import Path
 

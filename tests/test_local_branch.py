@@ -137,8 +137,8 @@ def _signal(transient: np.ndarray) -> "RegionSignal":
 
 
 def test_transient_runs_of_two_frames_count_in_spotter_v2():
-    """A flash that clears the transient threshold for 2 frames is a micro event for v2
-    (``min_frames_brief=2``) and noise for v1 (3 frames)."""
+    """A flash that clears the transient threshold for 2 frames is a micro event by default
+    (``min_frames_brief=2``) and noise with ``min_frames_brief=3``."""
     from dataclasses import replace
 
     from microemo_ref.face.spotting import SpotConfig, spot_events
@@ -154,7 +154,7 @@ def test_transient_runs_of_two_frames_count_in_spotter_v2():
 
 def test_sided_mouth_corners_keep_a_one_sided_pull_whole():
     """Contempt pulls one corner. Averaged over both corners its transient signal is d / sqrt(2);
-    measured per side (v2), the larger side keeps d."""
+    measured per side, the larger side keeps d."""
     from dataclasses import replace
 
     from microemo_ref.face.motion import RegionMotion
@@ -225,9 +225,9 @@ def test_net_change_tells_a_flash_from_half_a_transition():
 
 @pytest.mark.slow
 def test_the_end_of_a_held_smile_is_not_a_second_flash():
-    """A 0.4-s disgust flash (apex 40) on a smile held until frame 50: one micro event. Spotter
-    v2 also took the start of the smile's release (apex at the hold's end, 50) for a flash, as
-    it did on held-out clip concealed_grace_hopper_s0100_005 (issue #6, session 9)."""
+    """A 0.4-s disgust flash (apex 40) on a smile held until frame 50: one micro event. Without
+    ``max_net`` the spotter also takes the start of the smile's release (apex at the hold's end,
+    50) for a flash, as it does on held-out clip concealed_grace_hopper_s0100_005."""
     from dataclasses import replace
 
     from microemo_ref.face.spotting import SpotConfig, spot_events

@@ -1,6 +1,6 @@
 """The whole pipeline on real videos (data_samples/real/: a silent Pexels clip, and a real voice
-with subtitles; issue #6: "it must run on real talking-face videos too ... with or without
-speech: the explanation must stay grounded in the evidence measured").
+with subtitles): it must run on real talking-face videos too, with or without speech, and the
+explanation must stay grounded in the evidence measured.
 
 Neither clip has labels, so nothing is scored; what is checked is what needs no labels.
 """
@@ -77,5 +77,5 @@ def test_emer_on_a_real_voice_without_subtitles(capsys):
     assert len(out["utterances"]) == 4 and all(u["source"] == "vad" and u["text"] == "" for u in out["utterances"])
     spans = [(u["start"], u["end"]) for u in out["utterances"]]
     assert check_explanation(out["explanation"], out["events"], spans, ["" for _ in spans]) == []
-    for p in out["removed"]:       # r4 quotes anyway; each such sentence is dropped or its quote cut
+    for p in out["removed"]:       # the model quotes anyway; each such sentence is dropped or its quote cut
         assert p["reasons"] and p["sentence"] in out["raw_explanation"]

@@ -54,10 +54,10 @@ def _landmark_signal(identity: str, emotion: str, seed: int = 1):
     return signals
 
 
-# Measured (see the issue note): on regions FaceMesh tracks well, the apex displacement is
-# 1-2.6 px against an outside-event jitter SD of 0.1-0.75 px. Grace Hopper's brows sit behind
-# her glasses' frame and FaceMesh's brow points barely follow them (apex ~0.7 px, jitter SD
-# ~1 px), so her brows are not asserted here; her mouth corners are.
+# Measured: on regions FaceMesh tracks well, the apex displacement is 1-2.6 px against an
+# outside-event jitter SD of 0.1-0.75 px. Grace Hopper's brows sit behind her glasses' frame
+# and FaceMesh's brow points barely follow them (apex ~0.7 px, jitter SD ~1 px), so her brows
+# are not asserted here; her mouth corners are.
 @pytest.mark.slow
 @pytest.mark.parametrize("identity,emotion,regions", [
     ("astronaut", "angry", ("inner_brows", "brows", "lips")),

@@ -1,7 +1,7 @@
 """Tests of the MEGC spotting scores and the CASME-style annotation loader.
 
-Scores are checked against hand-computed cases and the published vector of DESIGN.md section
-5 (TP 130, #pred 6558, #gt 357 -> P 0.0198, R 0.3641, F1 0.0376); annotation files are tiny
+Scores are checked against hand-computed cases and a published MEGC spotting result vector
+(TP 130, #pred 6558, #gt 357 -> P 0.0198, R 0.3641, F1 0.0376); annotation files are tiny
 fixtures written in ``tmp_path``.
 """
 from __future__ import annotations

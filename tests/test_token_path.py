@@ -121,7 +121,7 @@ def test_token_stage_trains_the_encoder_and_resumes(tiny_llm_dir, example_dir, t
     before = {k: v.clone() for k, v in model.encoder.state_dict().items()}
     examples = [load_example(example_dir / f"{SAMPLE}.evidence.npz")]
     cfg = TrainConfig(token_epochs=4, lr=3e-3, warmup_steps=1)
-    history, _ = align_tokens(model, examples, cfg, tmp_path, progress=lambda m: None)
+    history, _, _ = align_tokens(model, examples, cfg, tmp_path, progress=lambda m: None)
     assert [h["stage"] for h in history] == ["tokens"] * 4
     assert history[-1]["loss_flash"] < history[0]["loss_flash"] and history[-1]["loss_face"] < history[0]["loss_face"]
     after = model.encoder.state_dict()
@@ -129,7 +129,7 @@ def test_token_stage_trains_the_encoder_and_resumes(tiny_llm_dir, example_dir, t
     assert {"visual.frames", "visual.local", "visual.fusion", "video_qformer.qformer", "audio_qformer.qformer"} <= changed
     trained = {k: v.clone() for k, v in model.encoder.state_dict().items()}
     again = MicroEmo(MicroEmoConfig(llm=str(tiny_llm_dir), cue_text=False), load_llm(tiny_llm_dir))  # a new run, same folder
-    resumed, _ = align_tokens(again, examples, cfg, tmp_path, progress=lambda m: None)
+    resumed, _, _ = align_tokens(again, examples, cfg, tmp_path, progress=lambda m: None)
     assert resumed == history  # nothing left to train: the saved state is picked up as it is
     assert all(torch.equal(v, trained[k]) for k, v in again.encoder.state_dict().items())
 

@@ -1,11 +1,11 @@
 """The ``microemo-ref`` command (also ``python -m microemo_ref``).
 
-Subcommands: ``demo`` (what the reference can do so far, on a bundled sample), ``generate``
+Subcommands: ``demo`` (what the reference can do, on a bundled sample), ``generate``
 (sample dialogues with ground truth), ``samples`` (regenerate the committed set), ``spot`` and
 ``spot-eval`` (the local facial branch and its MEGC score), ``utterances`` (utterance
 segments and the token budget of the utterance-aware Q-Former), ``emer`` (the end-to-end run:
 explanation and emotion labels), ``cache`` and ``train`` (measure clips once; train MicroEmo),
-``evaluate``, ``rescore`` and ``ablate`` (scores on clips with ground truth, issue #7),
+``evaluate``, ``rescore`` and ``ablate`` (scores on clips with ground truth),
 ``info`` (summary of a clip) and ``nbclean`` (strip notebook metadata before committing).
 
 The commands live in three modules by what they do: :mod:`.clips` (measure, no model),
@@ -97,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("report")
     p.add_argument("--out", help="write here instead of over REPORT")
     p.set_defaults(func=cmd_rescore)
-    p = sub.add_parser("ablate", help="train and score MicroEmo with one part switched off at a time (issue #7)")
+    p = sub.add_parser("ablate", help="train and score MicroEmo with one part switched off at a time")
     p.add_argument("--data", nargs="+", default=[".cache/train"], help="cached training clips")
     p.add_argument("--eval", default=".cache/eval_test", help="cached held-out clips")
     p.add_argument("--variants", nargs="+",
@@ -135,6 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stage 0 (our addition): epochs of token heads on the encoder alone, before the LLM stages")
     p.add_argument("--token-weight", type=float, default=0.0,
                    help="keep the token heads' loss beside the answer loss in the LLM stages, with this weight")
+    p.add_argument("--balance", action="store_true",
+                   help="EMER stage: repeat concealed clips so that each hidden emotion is seen about as often")
+    p.add_argument("--anchor", action="store_true",
+                   help="our addition: word-anchor losses beside the token heads (a flash span's projected token "
+                        "points to the LLM's embedding of the flash's emotion words)")
     p.add_argument("--init", help="start from this checkpoint folder's trainable weights")
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("info", help="summary of a clip (video + audio + subtitles)")

@@ -123,7 +123,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = TrainConfig(data=tuple(args.data), out=args.out, align_epochs=args.align_epochs,
                       emer_epochs=args.emer_epochs, batch=args.batch, lr=args.lr, seed=args.seed, limit=args.limit,
                       concealed_repeat=args.concealed_repeat, accelerate=args.accelerate,
-                      token_epochs=args.token_epochs, token_weight=args.token_weight, init=args.init)
+                      token_epochs=args.token_epochs, token_weight=args.token_weight, init=args.init,
+                      anchor=args.anchor, balance=args.balance)
     if args.readout and args.no_cue_text:
         raise ValueError("--readout writes into the cue line, which --no-cue-text leaves out: choose one")
     model_cfg = MicroEmoConfig(llm=args.llm, readout=args.readout, cue_text=not args.no_cue_text)

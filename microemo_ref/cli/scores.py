@@ -1,5 +1,5 @@
 """``microemo-ref`` subcommands that score: ``evaluate``, ``rescore`` and ``ablate`` (clips with
-ground truth, issues #6 and #7), and ``nbclean`` (the notebooks' house rules)."""
+ground truth), and ``nbclean`` (the notebooks' house rules)."""
 from __future__ import annotations
 
 import argparse

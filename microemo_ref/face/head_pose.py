@@ -24,9 +24,9 @@ FaceMesh (Kartynnik et al., 2019) regresses each point's depth as well. This mod
    It is an index of how much a turn deforms the face, not an exact model of the measurement:
    the motion step's last correction is a similarity fitted to the flow of its anchor patches
    (nose bridge and forehead), which leaves 2-4x more in the mouth and lids and less in the inner
-   brows. Modelled that way (tried in session 8), FaceMesh's expression-driven rotation noise is
-   amplified as much: the gate changed the events of 20 of the 48 generated held-out clips
-   (real smiles and lid movements dropped) and kept the nose event at 18.6 s on the real clip.
+   brows. Modelled that way, FaceMesh's expression-driven rotation noise is amplified as much:
+   the gate changed the events of 20 of the 48 generated held-out clips (real smiles and lid
+   movements dropped) and kept the nose event at 18.6 s on the real clip.
 
 **Our rule** (the gate; :func:`microemo_ref.face.spotting.spot_events`, ``head=``): a region's
 run is dropped when, between its onset (the first frame with a face) and any frame up to its
@@ -35,8 +35,8 @@ run's own rise *and* by at least ``head_min_px`` (1 px at a 256-px face). Roll (
 removed by the alignment and produces no artefact. The rule is deliberately conservative: the
 spotter's transient channel (distance from a running median) cannot see a steady turn, yet its
 runs are gated by the artefact's whole change, so a brief movement during a turn is distrusted
-too. Gated by the high-passed artefact instead (tried in session 8), the nose "micro" at 18.6 s,
-which the frames show is the head tipping, survives.
+too. Gated by the high-passed artefact instead, the nose "micro" at 18.6 s, which the frames
+show is the head tipping, survives.
 
 The floor is there because the mesh is an estimate that expressions move too: on generated
 clips, where the head never leaves the image plane, brow raises shift the fitted rotation

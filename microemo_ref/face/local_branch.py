@@ -11,7 +11,7 @@ rate in four stages, one module each:
     region_signals   (spotting)   distance of each region from its rest shape
     spot_events      (spotting)   onset / apex / offset events, micro or macro
 
-and hands the model (issue "visual encoder") a fixed-size dynamics tensor
+and hands the model's visual encoder a fixed-size dynamics tensor
 (regions x steps x features) plus the event list. Speech moves the mouth, so the branch is
 told when the person speaks: from the subtitles when there are any, else from voice activity
 in the audio (silero-vad), else not at all.

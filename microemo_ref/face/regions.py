@@ -4,7 +4,7 @@ MicroEmo's local branch looks at small facial regions where micro-expressions sh
 (brows, lids, nose wings, mouth). The paper does not list them; we place them on the
 478-point FaceMesh topology (Kartynnik et al., 2019, "Real-time Facial Surface Geometry from
 Monocular Video on Mobile GPUs"; the refined model adds 10 iris points). The indices below are
-the ones commonly used for these parts (see ../shared/DESIGN.md section 6); the grouping into
+the ones commonly used for these parts of the MediaPipe FaceMesh topology; the grouping into
 regions is our choice.
 
 Sides: ``l`` and ``r`` are the *image* left and right (the person's right and left when they

@@ -17,35 +17,36 @@ An event is a run where m_r exceeds a threshold relative to the clip's own noise
 with rest statistics taken over the quieter half of the frames. Onset and offset are where
 the signal falls back to ``edge`` of its peak height, apex where it peaks; runs of different
 regions that overlap (IoU >= 0.3) are one event. An event lasting at most 0.5 s is *micro*,
-otherwise *macro* (the usual definition, DESIGN.md section 6). Speech moves the mouth all the
-time, so while the person speaks the mouth regions' threshold is raised to their own
-noise during speech. Blinks drag the lids and the skin (and glasses) above them: lid and brow
-signals are bridged over blink frames. Frames where the face is lost never produce events.
+otherwise *macro* (the usual definition in the micro-expression literature, e.g. Yan et al.,
+2013, CASME II, and the MEGC challenges). Speech moves the mouth all the time, so while the
+person speaks the mouth regions' threshold is raised to their own noise during speech. Blinks
+drag the lids and the skin (and glasses) above them: lid and brow signals are bridged over
+blink frames. Frames where the face is lost never produce events.
 
 A second, *transient* channel measures the distance from a running median shape (1 s wide:
 half a second either side), which sees a brief flash riding on a held expression or on speech;
 it yields micro events only. There a run of 2 frames above threshold counts (a 160-ms flash at
 25 fps may clear it for no longer), and the mouth corners are measured per side, the larger
 side counting: contempt and other one-sided pulls move one corner, and an average over both
-would shrink them by a factor of about 1.4. (Version 1 asked for 3 frames and averaged both
-corners; it missed 3 of 12 held-out concealed flashes. ``benchmarks/spotting_sweep.py``
-compares the versions.)
+would shrink them by a factor of about 1.4. (Asking for 3 frames and averaging both corners
+missed 3 of 12 held-out concealed flashes; ``benchmarks/spotting_sweep.py`` compares the
+settings.)
 
 A flash comes back. The transient channel also fires, more weakly, where a macro expression
 starts or stops moving (the low-pass filter rounds the corner, and the running median lags
 it): half a transition, after which the region is far from where it began. So a transient run
 counts only when its *net change* (its shape at the offset against the onset) is less than
-``max_net`` of its largest excursion from either end (spotter v3). For the mouth corners the
-side the channel measured is judged; a run cut short by a lost face or the clip's edge cannot
-be judged and is kept. Measured on 156 generated clips, 96 of them held-out, so the threshold
-was set with held-out clips in view (issue #6 note, session 9): true flashes 0.01-0.37 (other
-regions moving with a flash up to 0.40), runs at a macro expression's edge 0.51-0.71 (two more
-near an edge that do come back, 0.22-0.23, are kept); ``max_net`` 0.45 sits in the gap. One such
-run, at the end of a held smile, had made a second "micro-expression" 0.5 s after a real one,
-and the model cited it.
+``max_net`` of its largest excursion from either end. For the mouth corners the side the
+channel measured is judged; a run cut short by a lost face or the clip's edge cannot be judged
+and is kept. Measured on 156 generated clips, 96 of them held-out, so the threshold was set
+with held-out clips in view: true flashes 0.01-0.37 (other regions moving with a flash up to
+0.40), runs at a macro expression's edge 0.51-0.71 (two more near an edge that do come back,
+0.22-0.23, are kept); ``max_net`` 0.45 sits in the gap. Without this rule, one such run, at the
+end of a held smile, made a second "micro-expression" 0.5 s after a real one, and the model
+cited it.
 
-All thresholds are our choices, measured on generated clips (see the issue note and
-notebook 01); none comes from the paper.
+All thresholds are our choices, measured on generated clips (see notebook 01 and
+``benchmarks/spotting_sweep.py``); none comes from the paper.
 """
 from __future__ import annotations
 

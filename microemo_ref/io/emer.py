@@ -2,7 +2,7 @@
 
 The files are distributed with the EMER / MER datasets (Lian et al., 2023, 2024) under
 licences that forbid redistribution; only their *formats* are used here, and the tests run on
-tiny fixture files written by us. Formats, as the issue tracker records them:
+tiny fixture files written by us. Formats of those files:
 
 * **EMER v1** CSV, columns ``names, emotions, subtitles, reasons``: clip name, a discrete
   emotion, the subtitle, the reasoning (the gold explanation);

@@ -1,7 +1,7 @@
 """Grounding: is every claim of an explanation backed by what was measured?
 
-Issue #6 asks that an EMER explanation "stay grounded in the evidence measured (no cue claimed
-that the evidence lacks)", on real videos too. MicroEmo (Zhang et al., 2024) and AffectGPT
+An EMER explanation must stay grounded in the evidence measured (no cue claimed that the
+evidence lacks), on real videos too. MicroEmo (Zhang et al., 2024) and AffectGPT
 (Lian et al., 2024) score explanations against gold clues; they do not check a free answer
 against the evidence of the clip it came from. **This project's rule**, one sentence at a time
 (the checks are ours; an LLM judge could do more, see :mod:`.judge`):

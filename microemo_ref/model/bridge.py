@@ -62,7 +62,7 @@ def drop_times(text: str) -> str:
 def user_text(visual_spans: list[Span], audio_spans: list[Span] | None, subtitles: list[str],
               cues: str | None = None, times: bool = True) -> str:
     """The user turn with markers where the span tokens go (see the module docstring).
-    ``times=False`` writes no time anywhere (an ablation, issue #7)."""
+    ``times=False`` writes no time anywhere (an ablation)."""
     if not times:
         subtitles = [drop_times(line) for line in subtitles]
         cues = drop_times(cues) if cues else cues

@@ -10,7 +10,7 @@ Composes the pieces (MicroEmo, Zhang et al., 2024; TimeChat; Video-LLaMA):
 ``span_mode="window"`` swaps the utterance spans for TimeChat's fixed sliding windows over
 the sampled frames (the comparison of notebook 05); audio keeps the utterance spans only in
 ``"utterance"`` mode and uses the whole clip alone in ``"window"`` mode, as Video-LLaMA does.
-``span_mode="whole"`` (an ablation, issue #7) keeps only the whole-clip sequence of both.
+``span_mode="whole"`` (an ablation) keeps only the whole-clip sequence of both.
 
 Token budget (what the LLM must read, before the text that wraps each span):
 ``K * Q_v`` visual plus ``K * Q_a`` audio, K = 1 + number of utterances. TimeChat's is
@@ -119,7 +119,7 @@ class EncoderOutput:
 
 
 class MicroEmoEncoder(nn.Module):
-    """Clip inputs -> per-span visual and audio tokens (the LLM bridge projects them, #6)."""
+    """Clip inputs -> per-span visual and audio tokens (``model.bridge`` projects them into the LLM)."""
 
     def __init__(self, cfg: EncoderConfig = EncoderConfig(), tokenizer=None) -> None:
         super().__init__()

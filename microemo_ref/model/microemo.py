@@ -42,7 +42,7 @@ class MicroEmoConfig:
     lora_alpha: float = 16.0
     cue_text: bool = True  # give the LLM the measured cues as text (our addition, pipeline.cues); off: MicroEmo's own path
     llm: str = "smollm2"  # the frozen LLM: "smollm2" or a local folder
-    # Switches for the ablations of issue #7 (all on = MicroEmo):
+    # Switches for the ablations (all on = MicroEmo):
     local_branch: bool = True  # off: no face dynamics into the encoder, no face events in the cue line
     time_text: bool = True  # off: no timestamp text, in the frame Q-Former or anywhere in the prompt
     video: bool = True  # off: no video tokens in the prompt

@@ -6,7 +6,7 @@ the explanation must never claim a cue that was not measured. So the prompt also
 measured cues as one line of text: every spotted facial event (micro or macro, its onset,
 apex and offset in seconds, the utterance it falls in) with *how each region moved*, and
 each utterance's prosody. The explanation can then quote times that really were measured;
-an ablation (issue #7) can drop the line and keep the tokens.
+an ablation (``cue_text=False``) can drop the line and keep the tokens.
 
 How a region moved is read from the local branch's dynamics (per region and frame: distance
 from rest, mean outward and mean downward landmark displacement, px at a 256-px face):

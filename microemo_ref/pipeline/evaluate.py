@@ -147,7 +147,8 @@ def clue_score(rows: list[dict], key: str = "explanation") -> float | None:
 
 
 def clue_scores(rows: list[dict]) -> dict:
-    """Clue recall over every row with cues, and per scenario (issue #6's target is on concealed clips)."""
+    """Clue recall over every row with cues, and per scenario (the target is on concealed clips;
+    docs/results.md)."""
     scenarios = sorted({r["scenario"] for r in rows if r["cues"]})
     return {"clue_recall": clue_score(rows),
             "clue_recall_per_scenario": {s: clue_score([r for r in rows if r["scenario"] == s]) for s in scenarios}}

@@ -1,6 +1,6 @@
 """Is the hidden emotion in the measured evidence? A linear probe on concealed clips.
 
-Error analysis, our own (issues #6 and #7). When the model names the wrong hidden emotion on a
+Error analysis, our own. When the model names the wrong hidden emotion on a
 concealed-emotion clip, the fault lies in one of three places:
 
 1. the **spotter** missed the micro-expression (no micro event within 0.3 s of the true apex), so

@@ -39,7 +39,8 @@ import torch
 
 from microemo_ref.model.llm import load_llm
 from microemo_ref.model.microemo import MicroEmo, MicroEmoConfig, load_weights, save_checkpoint
-from microemo_ref.model.token_heads import TokenHeads, span_targets
+from microemo_ref.model.token_heads import SpanTargets, TokenHeads, span_targets
+from microemo_ref.model.word_anchor import Anchors
 from microemo_ref.pipeline.dataset import Example, find_examples, load_example
 from microemo_ref.pipeline.evidence_probe import fit_readout
 
@@ -55,12 +56,14 @@ class TrainConfig:
     warmup_steps: int = 20
     seed: int = 0
     concealed_repeat: int = 2  # EMER stage: each concealed-emotion clip is seen this many times per epoch
+    balance: bool = False  # EMER stage: repeat concealed clips so each hidden emotion is seen about as often
     target: str = "explanation"  # EMER target: "explanation" (+ labels) or "labels" only (cheap ablations)
     accelerate: bool = False  # run through accelerate (GPUs, several processes: `accelerate launch`)
     limit: int | None = None  # use only the first N examples (quick runs, tests)
     token_epochs: int = 0  # stage 0: token heads on the encoder alone (model.token_heads), before the LLM stages
     token_weight: float = 0.0  # the token heads' loss kept beside the answer loss in the LLM stages, this much
     init: str | None = None  # a checkpoint folder whose trainable weights start the run
+    anchor: bool = False  # add the word-anchor losses (model.word_anchor) to the token heads' loss
 
 
 def face_line(cues: str) -> str:
@@ -68,13 +71,37 @@ def face_line(cues: str) -> str:
     return cues.split(" voice: ")[0]
 
 
-def stage_examples(examples: list[Example], stage: str, concealed_repeat: int = 1) -> list[Example]:
+def hidden_emotion(ex: Example) -> str | None:
+    """The concealed emotion of a concealed-emotion clip (its ground truth), else None."""
+    truth = ex.truth or {}
+    return truth["emotions"]["felt"][0] if truth.get("scenario") == "concealed" else None
+
+
+def stage_examples(examples: list[Example], stage: str, concealed_repeat: int = 1,
+                   balance: bool = False) -> list[Example]:
     """One epoch's examples. In the EMER stage, clips whose ground truth is a concealed emotion
-    are repeated: they are the rarest and hardest answers (a brief flash against the words)."""
+    are repeated: they are the rarest and hardest answers (a brief flash against the words).
+
+    With ``balance`` (our choice) the repeats even out the hidden emotions: a clip whose hidden
+    emotion has ``n`` clips is repeated ``round(concealed_repeat * mean / n)`` times (at least
+    once), ``mean`` being the clips per hidden emotion. Without it, the commonest hidden emotion
+    of the training clips becomes the LLM's guess when it cannot read the flash.
+    """
     if stage == "align" or concealed_repeat <= 1:
         return list(examples)
-    return [ex for ex in examples
-            for _ in range(concealed_repeat if (ex.truth or {}).get("scenario") == "concealed" else 1)]
+    counts: dict[str, int] = {}
+    for ex in examples:
+        if (h := hidden_emotion(ex)) is not None:
+            counts[h] = counts.get(h, 0) + 1
+    mean = sum(counts.values()) / max(len(counts), 1)
+
+    def repeat(ex: Example) -> int:
+        h = hidden_emotion(ex)
+        if h is None:
+            return 1
+        return max(1, round(concealed_repeat * mean / counts[h])) if balance else concealed_repeat
+
+    return [ex for ex in examples for _ in range(repeat(ex))]
 
 
 def labels_line(answer: str) -> str:
@@ -106,13 +133,32 @@ def token_heads_for(model: MicroEmo) -> TokenHeads:
                       e.audio_qformer.hidden)
 
 
-def align_tokens(model: MicroEmo, examples: list[Example], cfg: TrainConfig, out: Path,
-                 progress=print) -> tuple[list[dict], TokenHeads]:
-    """Stage 0: train the encoder with :class:`TokenHeads` on the clips' ground truth (no LLM).
+def anchors_for(model: MicroEmo) -> Anchors:
+    """Word anchors (:mod:`~microemo_ref.model.word_anchor`) for ``model``'s encoder and LLM."""
+    e = model.cfg.encoder
+    return Anchors(model.tokenizer, model.llm.get_input_embeddings(), e.video_qformer.n_queries,
+                   e.audio_qformer.n_queries)
 
-    Resumable per epoch (``out/tokens.pt``); returns the epoch history and the heads.
+
+def clip_losses(model: MicroEmo, heads: TokenHeads, anchors: Anchors | None, enc, targets: SpanTargets) -> dict:
+    """The token heads' losses of one encoded clip, and the word anchors' if there are any."""
+    audio = enc.audio.tokens if enc.audio is not None else None
+    losses = heads.loss(enc.visual.tokens, audio, targets)
+    if anchors is not None:
+        losses |= anchors.loss(model.bridge, enc.visual.tokens, audio, targets)
+    return losses
+
+
+def align_tokens(model: MicroEmo, examples: list[Example], cfg: TrainConfig, out: Path,
+                 progress=print) -> tuple[list[dict], TokenHeads, Anchors | None]:
+    """Stage 0: train the encoder with :class:`TokenHeads` on the clips' ground truth (no LLM).
+    With ``cfg.anchor`` the word anchors join, and the bridge's projections train too (the
+    LLM's embeddings are read, the LLM is not run).
+
+    Resumable per epoch (``out/tokens.pt``); returns the epoch history, the heads and the anchors.
     """
     heads = token_heads_for(model)
+    anchors = anchors_for(model) if cfg.anchor else None
     examples = [ex for ex in examples if ex.truth and "events" in ex.truth]
     targets = []
     for ex in examples:
@@ -120,6 +166,8 @@ def align_tokens(model: MicroEmo, examples: list[Example], cfg: TrainConfig, out
         targets.append(span_targets(ex.truth, visual, audio if ex.inputs.audio is not None and model.cfg.audio
                                     else None))
     params = list(model.encoder.parameters()) + list(heads.parameters())
+    if anchors is not None:
+        params += list(model.bridge.parameters()) + list(anchors.parameters())
     optimiser = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.01)
     total = cfg.token_epochs * len(examples)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: _lr_at(s, total, cfg.warmup_steps))
@@ -129,6 +177,9 @@ def align_tokens(model: MicroEmo, examples: list[Example], cfg: TrainConfig, out
         state = torch.load(state_file, weights_only=False)
         model.encoder.load_state_dict(state["encoder"])
         heads.load_state_dict(state["heads"])
+        if anchors is not None:
+            model.bridge.load_state_dict(state["bridge"])
+            anchors.load_state_dict(state["anchors"])
         optimiser.load_state_dict(state["optimiser"])
         scheduler.load_state_dict(state["scheduler"])
         history = state["history"]
@@ -140,8 +191,7 @@ def align_tokens(model: MicroEmo, examples: list[Example], cfg: TrainConfig, out
         rng.shuffle(order)
         began, sums = time.time(), {}
         for i in order:
-            enc = model.encode(examples[i].inputs)
-            losses = heads.loss(enc.visual.tokens, enc.audio.tokens if enc.audio else None, targets[i])
+            losses = clip_losses(model, heads, anchors, model.encode(examples[i].inputs), targets[i])
             loss = sum(losses.values())
             optimiser.zero_grad()
             loss.backward()
@@ -154,21 +204,22 @@ def align_tokens(model: MicroEmo, examples: list[Example], cfg: TrainConfig, out
                         "examples": len(examples), **{f"loss_{k}": round(v / len(examples), 4) for k, v in sums.items()}})
         progress(json.dumps(history[-1]))
         torch.save({"encoder": model.encoder.state_dict(), "heads": heads.state_dict(),
+                    **({"bridge": model.bridge.state_dict(), "anchors": anchors.state_dict()} if anchors else {}),
                     "optimiser": optimiser.state_dict(), "scheduler": scheduler.state_dict(), "history": history},
                    state_file)
-    return history, heads
+    return history, heads, anchors
 
 
-def token_loss(heads: TokenHeads, batch: list[Example], encoded: list) -> torch.Tensor:
-    """The token heads' loss of a batch (mean over its clips with ground truth), from the encoder
-    outputs the answer loss already computed."""
+def token_loss(model: MicroEmo, heads: TokenHeads, anchors: Anchors | None, batch: list[Example],
+               encoded: list) -> torch.Tensor:
+    """The token heads' (and word anchors') loss of a batch (mean over its clips with ground
+    truth), from the encoder outputs the answer loss already computed."""
     total = []
     for ex, enc in zip(batch, encoded):
         if not (ex.truth and "events" in ex.truth):
             continue
         audio = enc.audio.spans if enc.audio is not None else None
-        losses = heads.loss(enc.visual.tokens, enc.audio.tokens if enc.audio is not None else None,
-                            span_targets(ex.truth, enc.visual.spans, audio))
+        losses = clip_losses(model, heads, anchors, enc, span_targets(ex.truth, enc.visual.spans, audio))
         total.append(sum(losses.values()))
     return torch.stack(total).mean() if total else torch.zeros(())
 
@@ -216,19 +267,23 @@ def train(cfg: TrainConfig, model_cfg: MicroEmoConfig = MicroEmoConfig(), *, llm
     examples = [load_example(p, model.cue_readout()) for p in paths]
     examples = [ex for ex in examples if ex.answer]
     token_history: list[dict] = []
-    heads = None
+    heads, anchors = None, None
     if cfg.token_epochs and not (out / "state.pt").is_file():  # a later stage's state holds the encoder already
-        token_history, heads = align_tokens(model, examples, cfg, out, progress if main else (lambda _: None))
+        token_history, heads, anchors = align_tokens(model, examples, cfg, out, progress if main else (lambda _: None))
     elif cfg.token_epochs:
         token_history = torch.load(out / "tokens.pt", weights_only=False)["history"]
     if cfg.token_weight and heads is None:
         heads = token_heads_for(model)
+    if cfg.token_weight and cfg.anchor and anchors is None:
+        anchors = anchors_for(model)
     model.train()
-    params = model.trainable_parameters() + (list(heads.parameters()) if cfg.token_weight else [])
+    extra_params = (list(heads.parameters()) + (list(anchors.parameters()) if anchors else [])
+                    if cfg.token_weight else [])
+    params = model.trainable_parameters() + extra_params
     optimiser = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.01)
     stages = [("align", cfg.align_epochs), ("emer", cfg.emer_epochs)]
     epochs = [stage for stage, n in stages for _ in range(n)]
-    per_stage = {stage: stage_examples(examples, stage, cfg.concealed_repeat) for stage, _ in stages}
+    per_stage = {stage: stage_examples(examples, stage, cfg.concealed_repeat, cfg.balance) for stage, _ in stages}
     steps = {stage: (len(ex) // (world * cfg.batch) if world > 1 else math.ceil(len(ex) / cfg.batch))
              for stage, ex in per_stage.items()}
     total = sum(steps[stage] for stage in epochs)
@@ -241,6 +296,8 @@ def train(cfg: TrainConfig, model_cfg: MicroEmoConfig = MicroEmoConfig(), *, llm
         model.load_state_dict(state["model"], strict=False)
         if cfg.token_weight:
             heads.load_state_dict(state["heads"])
+            if anchors is not None:
+                anchors.load_state_dict(state["anchors"])
         optimiser.load_state_dict(state["optimiser"])
         scheduler.load_state_dict(state["scheduler"])
         history, start_epoch = state["history"], state["epoch"]
@@ -260,7 +317,7 @@ def train(cfg: TrainConfig, model_cfg: MicroEmoConfig = MicroEmoConfig(), *, llm
             items = [(ex.inputs, ex.subtitles, cues, answer) for ex, cues, answer in batch]
             if cfg.token_weight:
                 answer_part, encoded = model(items, return_encoded=True)
-                token_part = token_loss(heads, [ex for ex, _, _ in batch], encoded)
+                token_part = token_loss(core, heads, anchors, [ex for ex, _, _ in batch], encoded)
                 loss = answer_part + cfg.token_weight * token_part
                 token_losses.append(float(token_part.detach()))
             else:
@@ -283,6 +340,7 @@ def train(cfg: TrainConfig, model_cfg: MicroEmoConfig = MicroEmoConfig(), *, llm
             progress(json.dumps(history[-1]))
             torch.save({"model": core.trainable_state(), "optimiser": optimiser.state_dict(),
                         **({"heads": heads.state_dict()} if cfg.token_weight else {}),
+                        **({"anchors": anchors.state_dict()} if cfg.token_weight and anchors else {}),
                         "scheduler": scheduler.state_dict(), "history": history, "epoch": epoch + 1}, state_file)
         if accelerator:
             accelerator.wait_for_everyone()
@@ -295,5 +353,5 @@ def train(cfg: TrainConfig, model_cfg: MicroEmoConfig = MicroEmoConfig(), *, llm
     return folder
 
 
-__all__ = ["TrainConfig", "align_tokens", "face_line", "labels_line", "stage_examples", "token_heads_for", "token_loss",
+__all__ = ["TrainConfig", "align_tokens", "anchors_for", "clip_losses", "face_line", "hidden_emotion", "labels_line", "stage_examples", "token_heads_for", "token_loss",
            "train"]

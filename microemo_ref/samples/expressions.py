@@ -9,9 +9,10 @@ brow raiser + AU15 lip-corner depressor). Direction vectors and weights are our 
 An *event* is one expression with an onset, apex and offset frame (the vocabulary of the
 micro-expression literature and of CASME-style annotations). Its amplitude rises from 0 at
 the onset to its peak at the apex along a raised cosine, holds (macro expressions only), and
-falls back to 0 at the offset. Micro-expressions last at most 0.5 s (DESIGN.md section 6);
-ours last 160-400 ms and peak at 1-3 px at a 256-px face; macro ones last 0.5-4 s and peak at
-several pixels.
+falls back to 0 at the offset. Micro-expressions last at most 0.5 s (the usual definition in
+the micro-expression literature, e.g. Yan et al., 2013, CASME II, and MEGC); ours last
+160-400 ms and peak at 1-3 px at a 256-px face; macro ones last 0.5-4 s and peak at several
+pixels.
 
 Directions are unit vectors in image coordinates (x right, y down); ``l``/``r`` are the
 image-left and image-right side (see :mod:`microemo_ref.face.regions`).

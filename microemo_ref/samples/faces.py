@@ -13,7 +13,7 @@ never a test identity. With two bundled faces that means one each; users add ide
 
 A photo becomes a *canvas*: a square crop, scaled so the face is :data:`FACE_PX` wide (the
 cheek-to-cheek distance, landmarks 234-454) and centred in a :data:`FRAME_PX` frame. With the
-face at 256 px, amplitudes "in px at a 256-px face" (DESIGN.md section 6) are literal pixels.
+face at 256 px, amplitudes "in px at a 256-px face" (the unit of docs/design.md) are literal pixels.
 """
 from __future__ import annotations
 
