@@ -94,8 +94,8 @@ class WordAnchor(nn.Module):
         has = word >= 0
         if not has.any():
             return ce
-        cos = logits[:, 1:] if self.none is not None else logits  # (K, C) best cosine / TAU
-        best = cos[has].gather(1, word[has, None])[:, 0] * TAU
+        scaled = logits[:, 1:] if self.none is not None else logits  # (K, C): nearest-token cosine / TAU
+        best = scaled[has].gather(1, word[has, None])[:, 0] * TAU
         return ce + (1 - best).mean()
 
 

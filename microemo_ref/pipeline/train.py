@@ -31,6 +31,7 @@ import json
 import math
 import random
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -87,21 +88,18 @@ def stage_examples(examples: list[Example], stage: str, concealed_repeat: int = 
     once), ``mean`` being the clips per hidden emotion. Without it, the commonest hidden emotion
     of the training clips becomes the LLM's guess when it cannot read the flash.
     """
-    if stage == "align" or concealed_repeat <= 1:
+    if stage == "align" or (concealed_repeat <= 1 and not balance):
         return list(examples)
-    counts: dict[str, int] = {}
-    for ex in examples:
-        if (h := hidden_emotion(ex)) is not None:
-            counts[h] = counts.get(h, 0) + 1
+    hidden = [hidden_emotion(ex) for ex in examples]
+    counts = Counter(h for h in hidden if h is not None)
     mean = sum(counts.values()) / max(len(counts), 1)
 
-    def repeat(ex: Example) -> int:
-        h = hidden_emotion(ex)
+    def repeat(h: str | None) -> int:
         if h is None:
             return 1
         return max(1, round(concealed_repeat * mean / counts[h])) if balance else concealed_repeat
 
-    return [ex for ex in examples for _ in range(repeat(ex))]
+    return [ex for ex, h in zip(examples, hidden) for _ in range(repeat(h))]
 
 
 def labels_line(answer: str) -> str:
