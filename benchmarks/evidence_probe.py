@@ -3,7 +3,7 @@
 Fits the linear probe of :mod:`microemo_ref.pipeline.evidence_probe` on the spotted micro
 events of the cached training clips, reads the hidden emotion of the cached held-out clips,
 and sets it beside the shipped model's answers (from an ``evaluate --json`` report). Writes
-``benchmarks/results/evidence_probe.json``, which notebook 09 reads. Usage:
+``benchmarks/results/evidence_probe.json``, which notebook 10 reads. Usage:
 
     python benchmarks/evidence_probe.py [--train .cache/train] [--test .cache/eval_test]
                                         [--report benchmarks/results/eval_test.json]

@@ -38,18 +38,19 @@ from microemo_ref.io.casme import events_from_truth
 from microemo_ref.metrics.spotting import score_spotting
 from microemo_ref.pipeline.evaluate import nearest_micro
 
-#: The spotter settings compared here, by their labels: "v1" asks for transient runs of 3 frames
-#: and averages both mouth corners; "v2" asks for 2 frames and measures the mouth corners'
-#: transient channel per side; "v3" (the default) also requires a transient run to come back
-#: (``max_net``).
-V2 = replace(SpotConfig(), max_net=np.inf)
-V1 = replace(V2, min_frames_brief=3, sided=())
+#: The spotter settings compared here, by their labels: "3_frames_both_corners" asks for
+#: transient runs of 3 frames and averages both mouth corners; "brief_2_frames" and
+#: "sided_corners" change one of the two; "both" asks for 2 frames and measures the mouth
+#: corners' transient channel per side; the default also requires a transient run to come
+#: back (``max_net``).
+NO_COMEBACK = replace(SpotConfig(), max_net=np.inf)
+STRICT = replace(NO_COMEBACK, min_frames_brief=3, sided=())
 SETTINGS: dict[str, SpotConfig] = {
-    "v1": V1,
-    "brief_2_frames": replace(V1, min_frames_brief=2),
-    "sided_corners": replace(V1, sided=("mouth_corners",)),
-    "both (v2)": V2,
-    "v2 + flashes come back (v3, the default)": SpotConfig(),
+    "3_frames_both_corners": STRICT,
+    "brief_2_frames": replace(STRICT, min_frames_brief=2),
+    "sided_corners": replace(STRICT, sided=("mouth_corners",)),
+    "both (no come-back rule)": NO_COMEBACK,
+    "both + come-back rule (the default)": SpotConfig(),
 }
 
 

@@ -4,6 +4,13 @@ The rules (see docs/design.md, "Adding a notebook"): kernelspec ``python3``; the
 with the learning goals; no widget state, no error outputs, no stderr output; cells checked
 strictly by nbval (marked ``# NBVAL_CHECK_OUTPUT``) print only text (no images, no reprs with
 memory addresses). ``microemo-ref nbclean`` applies :func:`clean`; the tests apply :func:`problems`.
+
+The course rules: an ``## Exercises`` section with 2-4 exercises (``**Exercise N.**``), each with a
+code cell that starts ``# Solution to exercise N`` and checks itself with ``assert`` (nbval runs
+it, so the solutions are tested); a closing cell saying what the notebook showed and what it did
+not; a link to a paper by arXiv ID; from notebook 01 on, at least one equation in LaTeX; and no
+development history (sessions, checkpoint nicknames, spotter versions, issue numbers, commit
+hashes, files outside the repository).
 """
 from __future__ import annotations
 
@@ -14,6 +21,14 @@ from pathlib import Path
 STRICT_MARK = "# NBVAL_CHECK_OUTPUT"
 _KEEP_NB_META = {"kernelspec", "language_info"}
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{6,}")
+_EXERCISE = re.compile(r"\*\*Exercise (\d+)\.?\*\*")
+_SOLUTION = re.compile(r"^# Solution to exercise (\d+)")
+_ARXIV = re.compile(r"arxiv\.org/abs/\d{4}\.\d{4,5}")
+_EQUATION = re.compile(r"\$\$.+?\$\$|\$[^$\n]+\$", re.S)
+#: Words that belong in CHANGELOG.md, not in a lesson.
+HISTORY = re.compile(r"\bsessions? ?\d|\bin session\b|\bspotter v\d|\b(?:r|run )\d\b|\bissue #?\d+"
+                     r"|\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{7,40}\b(?!\.\.\.)|(?-i:DESIGN\.md)|\.\./shared"
+                     r"|\bprevious (?:checkpoint|model|spotter)", re.I)
 
 
 def clean(nb: dict) -> dict:
@@ -77,6 +92,47 @@ def problems(path: str | Path) -> list[str]:
                     found.append(f"cell {i}: strictly checked output holds a memory address")
         if STRICT_MARK in source and not cell.get("outputs"):
             found.append(f"cell {i}: strictly checked cell has no committed output")
+    return found + course_problems(path.name, cells)
+
+
+def _text(cell: dict) -> str:
+    """A cell's source, and for a code cell its text outputs too."""
+    parts = ["".join(cell["source"])]
+    for out in cell.get("outputs", []):
+        parts.append("".join(out.get("text", "")) + "".join(out.get("data", {}).get("text/plain", "")))
+    return "\n".join(parts)
+
+
+def course_problems(name: str, cells: list[dict]) -> list[str]:
+    """Breaches of the course rules (exercises, solutions, closing, paper link, equations, history)."""
+    found = []
+    markdown = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    exercises = sorted({int(n) for n in _EXERCISE.findall(markdown)})
+    if not re.search(r"^## Exercises", markdown, re.M):
+        found.append("no '## Exercises' section")
+    if not 2 <= len(exercises) <= 4 or exercises != list(range(1, len(exercises) + 1)):
+        found.append(f"exercises should be numbered 1..N with N in 2-4, found {exercises}")
+    solved = {}
+    for cell in cells:
+        match = _SOLUTION.match("".join(cell["source"])) if cell["cell_type"] == "code" else None
+        if match:
+            solved[int(match.group(1))] = "assert" in "".join(cell["source"])
+    for n in exercises:
+        if n not in solved:
+            found.append(f"exercise {n} has no '# Solution to exercise {n}' code cell")
+        elif not solved[n]:
+            found.append(f"the solution to exercise {n} checks nothing (no assert)")
+    closing = markdown.lower()
+    if "what we showed" not in closing or "what we did not" not in closing:
+        found.append("no closing 'What we showed / What we did not'")
+    if not _ARXIV.search(markdown):
+        found.append("no link to a paper by arXiv ID (https://arxiv.org/abs/NNNN.NNNNN)")
+    number = re.match(r"(\d+)_", name)
+    if number and int(number.group(1)) >= 1 and not _EQUATION.search(markdown):
+        found.append("no equation (LaTeX between $ signs) in the markdown")
+    for i, cell in enumerate(cells):
+        for hit in sorted({m.group(0) for m in HISTORY.finditer(_text(cell))}):
+            found.append(f"cell {i}: development history {hit!r}")
     return found
 
 

@@ -10,7 +10,7 @@ LAYER = {  # top-level module or sub-package -> layer (higher may import lower, 
     "face": 1, "audio": 1, "text": 1,
     "model": 2,
     "pipeline": 3, "samples": 3,
-    "viz": 4,
+    "viz": 4, "diagram": 4,
     "cli": 5, "__main__": 5, "__init__": 5,
 }
 

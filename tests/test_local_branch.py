@@ -136,7 +136,7 @@ def _signal(transient: np.ndarray) -> "RegionSignal":
     return RegionSignal(np.full(n, 0.1), transient, np.zeros((n, 2, 2)), np.array([-1.0, 1.0]))
 
 
-def test_transient_runs_of_two_frames_count_in_spotter_v2():
+def test_transient_runs_of_two_frames_count():
     """A flash that clears the transient threshold for 2 frames is a micro event by default
     (``min_frames_brief=2``) and noise with ``min_frames_brief=3``."""
     from dataclasses import replace
@@ -237,5 +237,5 @@ def test_the_end_of_a_held_smile_is_not_a_second_flash():
     ev = extract_local_frames(_render("grace_hopper", [smile, flash]), 25.0)
     micro = [e for e in ev.events if e.type == "micro"]
     assert len(micro) == 1 and abs(micro[0].apex - 40) <= 2 and {"nose", "mouth_corners"} <= set(micro[0].regions)
-    v2 = spot_events(ev.signals, 25.0, cfg=replace(SpotConfig(), max_net=np.inf), head=ev.head)
-    assert [abs(e.apex - 50) <= 2 for e in v2 if e.type == "micro"] == [False, True]
+    no_comeback = spot_events(ev.signals, 25.0, cfg=replace(SpotConfig(), max_net=np.inf), head=ev.head)
+    assert [abs(e.apex - 50) <= 2 for e in no_comeback if e.type == "micro"] == [False, True]

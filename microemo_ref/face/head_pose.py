@@ -42,7 +42,7 @@ The floor is there because the mesh is an estimate that expressions move too: on
 clips, where the head never leaves the image plane, brow raises shift the fitted rotation
 enough to fake up to 0.86 px of brow motion in the runs inspected (without the floor, 10 of 48
 held-out clips lost a brow region). The forehead top (point 10), which a brow raise drags, is
-left out of the fit for the same reason (0.95 px with it). See notebook 10 and
+left out of the fit for the same reason (0.95 px with it). See notebook 11 and
 ``tests/test_head_pose.py``.
 """
 from __future__ import annotations

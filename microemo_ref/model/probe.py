@@ -2,7 +2,7 @@
 
 A probe is a ridge regression from frozen features to a target: a frame's time in seconds
 from its time-aware tokens (notebook 03), or, as a classifier on one-hot targets, a concealed
-micro-expression's emotion from the measured region displacements (notebook 09). If a linear
+micro-expression's emotion from the measured region displacements (notebook 10). If a linear
 map recovers the target on held-out samples, the representation carries it. The regression
 picks its ridge on a validation split and reports the error on a separate test split, next to
 the error of always predicting the training mean (the chance baseline); the classifier picks

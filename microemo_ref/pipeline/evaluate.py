@@ -76,7 +76,7 @@ def spotted(apex_s: float, events: list[dict] | None, tolerance_s: float = 0.3) 
 
 
 def failure_kind(row: dict) -> str:
-    """Why an answer's labels are wrong (or "right"): the error analysis of notebook 09.
+    """Why an answer's labels are wrong (or "right"): the error analysis of notebook 10.
 
     right: the predicted heads equal the gold heads; partly right: they share one. no labels: none could be parsed (the answer
     was cut off, or the model never wrote the line). For concealed clips, missed by the spotter:
