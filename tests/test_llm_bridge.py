@@ -219,7 +219,7 @@ def test_cli_evaluate_json(tiny_llm_dir, example_dir, tmp_path, capsys):
     capsys.readouterr()
     report.write_text("{not json")
     assert main(["rescore", str(report)]) == 2
-    assert "report.json is not a JSON report" in capsys.readouterr().err
+    assert "report.json: report does not parse as JSON" in capsys.readouterr().err
     assert report.read_text() == "{not json"  # nothing written over a bad report
     assert main(["rescore", str(tmp_path / "none.json")]) == 2
     assert "none.json: no such report" in capsys.readouterr().err

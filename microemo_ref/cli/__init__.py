@@ -27,6 +27,29 @@ from microemo_ref.cli.run import DEMO_SAMPLE, cmd_cache, cmd_demo, cmd_emer, cmd
 from microemo_ref.cli.scores import cmd_ablate, cmd_evaluate, cmd_nbclean, cmd_rescore  # noqa: E402
 
 
+def count(text: str) -> int:
+    """``--n`` and ``--limit``: a whole number from 1 to :data:`MAX_COUNT`."""
+    return _whole(text, 1, MAX_COUNT)
+
+
+def seed(text: str) -> int:
+    """``--seed``: a whole number from 0 to 2**32 - 1 (numpy's ``SeedSequence`` takes no negatives)."""
+    return _whole(text, 0, 2**32 - 1)
+
+
+MAX_COUNT = 100_000  # more clips than a laptop makes in weeks: likelier a typo than a wish
+
+
+def _whole(text: str, low: int, high: int) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not low <= n <= high:
+        raise argparse.ArgumentTypeError(f"must be from {low} to {high}, got {n}")
+    return n
+
+
 def _subtitle_options(p: argparse.ArgumentParser) -> None:
     group = p.add_mutually_exclusive_group()
     group.add_argument("--subtitles", help="an .srt or .vtt file (default: a side file with the video's name)")
@@ -50,8 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("generate", help="generate sample dialogues with ground truth")
     p.add_argument("--out", required=True)
-    p.add_argument("--n", type=int, default=4)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n", type=count, default=4)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--face", help="a frontal face photo to animate instead of the bundled faces")
     p.add_argument("--scenario", help="congruent | concealed | shift | neutral (default: cycle through all)")
     p.add_argument("--split", default="test", choices=["train", "test", "all"], help="bundled identities to use")
@@ -84,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="score MicroEmo on every clip with ground truth under DIR")
     p.add_argument("dir")
     _model_options(p)
-    p.add_argument("--limit", type=int, help="only the first N clips")
+    p.add_argument("--limit", type=count, help="only the first N clips")
     p.add_argument("--judge", default="unavailable",
                    help="LLM judge: 'unavailable' (default), 'replay:FILE', or an OpenAI-compatible base URL")
     p.add_argument("--judge-model", default="judge", help="model name sent to an HTTP judge")
@@ -103,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variants", nargs="+",
                    default=["full", "no_local", "no_time_text", "whole_only", "windows", "subtitles_only",
                             "plus_readout"])
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--seeds", nargs="+", type=seed, default=[0, 1, 2])
     p.add_argument("--recipe", default="quick", choices=["quick", "quick_tokens", "full"])
     p.add_argument("--out", default=".cache/ablations", help="runs (checkpoints, answers) go here")
     p.add_argument("--summary", help="also write the summary table here (e.g. benchmarks/results/ablations.json)")
@@ -120,10 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--emer-epochs", type=int, default=3)
     p.add_argument("--batch", type=int, default=1, help="examples per step (1 was fastest per example on a 2-core CPU)")
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--concealed-repeat", type=int, default=2,
                    help="EMER stage: times each concealed-emotion clip is seen per epoch")
-    p.add_argument("--limit", type=int, help="use only the first N examples")
+    p.add_argument("--limit", type=count, help="use only the first N examples")
     p.add_argument("--llm", default="smollm2")
     p.add_argument("--accelerate", action="store_true",
                    help="train through accelerate: `accelerate launch -m microemo_ref train --accelerate ...`")
@@ -152,12 +175,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. A failure is one line on stderr naming the file or argument, and exit
+    code 2 (argparse's own for a bad argument); Ctrl-C stops with 130, the shell's code for it."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, RuntimeError) as err:
+    except KeyboardInterrupt:
+        print(f"microemo-ref {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except OSError as err:  # unreadable or unwritable places, full disks: the message names the file
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"microemo-ref {args.command}: error: {where}{err.strerror or err}", file=sys.stderr)
+        return 2
+    except (ValueError, RuntimeError) as err:
         print(f"microemo-ref {args.command}: error: {err}", file=sys.stderr)
         return 2
 
 
-__all__ = ["DEMO_SAMPLE", "build_parser", "main"]
+__all__ = ["DEMO_SAMPLE", "MAX_COUNT", "build_parser", "count", "main", "seed"]

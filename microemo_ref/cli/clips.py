@@ -9,9 +9,16 @@ import time
 from pathlib import Path
 
 
-def truth_for(video: Path) -> dict | None:
+def truth_for(video: Path, use: str | None = None) -> dict | None:
+    """The ground truth beside ``video`` (``NAME.json``), None if there is none; with ``use``
+    (``"spotting"`` or ``"emer"``), checked to hold what that reads."""
+    from microemo_ref.io.files import check_truth, read_json
+
     side = video.with_suffix(".json")
-    return json.loads(side.read_text()) if side.is_file() else None
+    if not side.is_file():
+        return None
+    truth = read_json(side, "ground truth")
+    return check_truth(truth, side, use) if use else truth
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -54,20 +61,20 @@ def cmd_spot_eval(args: argparse.Namespace) -> int:
     from microemo_ref.io.casme import events_from_truth, load_spotting_annotations
     from microemo_ref.metrics.spotting import iou_sweep, score_spotting
 
-    root = Path(args.dir)
-    if not root.is_dir():
-        raise FileNotFoundError(f"{root}: not a folder")
+    from microemo_ref.io.files import files_under, input_folder
+
+    root = input_folder(args.dir)
     table = load_spotting_annotations(args.annotations) if args.annotations else None
     clips = []
-    for video in sorted(root.rglob("*.mp4")) + sorted(root.rglob("*.avi")):
+    for video in files_under(root, "*.mp4", "*.avi"):
         if table is not None:
             key = next((k for k in (video.stem, str(video.relative_to(root).with_suffix(""))) if k in table), None)
             if key is None:
                 continue
             gt = [a.to_event() for a in table[key]]
         else:
-            truth = truth_for(video)
-            if truth is None or "events" not in truth:
+            truth = truth_for(video, "spotting")
+            if truth is None:
                 continue
             gt = events_from_truth(truth)
         pred = extract_local(video).to_json()["events"]
@@ -92,8 +99,10 @@ def progress_to_stderr(msg: str) -> None:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    from microemo_ref.io.files import output_folder
     from microemo_ref.samples.sets import generate_set
 
+    output_folder(args.out, "--out")  # before any clip is made
     t0 = time.perf_counter()
     paths = generate_set(args.out, args.n, args.seed, split=args.split, face=args.face, scenario=args.scenario,
                          progress=progress)

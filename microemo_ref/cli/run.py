@@ -22,7 +22,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     video = Path(args.video) if args.video else DATA_SAMPLES / f"{DEMO_SAMPLE}.mp4"
     clip = load_clip(video)
-    truth = truth_for(video)
+    truth = truth_for(video, "emer")
     print(f"MicroEmo reference demo: {video.name}")
     print(f"  {clip.n_frames} frames at {clip.fps:g} fps ({clip.duration:.1f} s), {clip.size[1]}x{clip.size[0]} px, "
           f"audio {'none' if clip.audio is None else f'{len(clip.audio) / clip.sample_rate:.1f} s at {clip.sample_rate} Hz'}")
@@ -67,10 +67,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def load_model_from_args(args: argparse.Namespace):
     from microemo_ref.model.llm import load_llm
-    from microemo_ref.model.microemo import load_checkpoint
+    from microemo_ref.model.microemo import checkpoint_config, load_checkpoint
     from microemo_ref.pipeline.emer import default_checkpoint
 
     folder = Path(args.checkpoint) if args.checkpoint else default_checkpoint(getattr(args, "path", "cues"))
+    checkpoint_config(folder)  # a missing or malformed checkpoint fails before the LLM loads
     return load_checkpoint(folder, load_llm(args.llm))
 
 
@@ -78,6 +79,9 @@ def cmd_emer(args: argparse.Namespace) -> int:
     from microemo_ref.pipeline.emer import run_emer
 
     subtitles = None if args.no_subtitles else (args.subtitles or "auto")
+    for f in (args.video, args.subtitles):  # before the model loads
+        if f and not Path(f).is_file():
+            raise FileNotFoundError(f"{f}: no such file")
     t = time.perf_counter()
     model = load_model_from_args(args)
     load_s = time.perf_counter() - t
@@ -111,9 +115,25 @@ def print_removed(removed: list[dict], dropped: bool = True) -> None:
 def cmd_cache(args: argparse.Namespace) -> int:
     from microemo_ref.pipeline.dataset import cache_folder
 
-    paths = cache_folder(args.dir, progress)
+    from microemo_ref.io.files import input_folder
+
+    failures: list[tuple[Path, str]] = []
+    paths = cache_folder(input_folder(args.dir), progress, failures=failures)
     print(f"{len(paths)} examples cached under {args.dir}")
-    return 0
+    if not paths and not failures:
+        raise FileNotFoundError(f"{args.dir}: no .mp4 clip found")
+    print_failures(failures, "cache")
+    return 2 if failures else 0
+
+
+def print_failures(failures: list[tuple[Path, str]], command: str) -> None:
+    """The clips a command could not measure, one line each on stderr."""
+    import sys
+
+    for video, why in failures:
+        print(f"microemo-ref {command}: error: {video}: {why} (skipped)", file=sys.stderr)
+    if failures:
+        print(f"microemo-ref {command}: {len(failures)} clip(s) failed", file=sys.stderr)
 
 
 def cmd_train(args: argparse.Namespace) -> int:

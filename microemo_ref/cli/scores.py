@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from microemo_ref.cli.clips import progress, progress_to_stderr
-from microemo_ref.cli.run import load_model_from_args
+from microemo_ref.cli.run import load_model_from_args, print_failures
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -17,9 +17,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from microemo_ref.pipeline.ablations import absent_parts, knock_out
     from microemo_ref.pipeline.evaluate import evaluate
 
+    from microemo_ref.io.files import input_folder
+
     judge = make_judge(args.judge, args.judge_model)  # a bad --judge fails before any work
+    input_folder(args.dir)
     # measures only clips not measured yet; with --json, stdout holds the report alone
-    cache_folder(args.dir, progress_to_stderr if args.json else progress)
+    failures: list = []
+    cache_folder(args.dir, progress_to_stderr if args.json else progress, failures=failures)
     model = load_model_from_args(args)
     trained_path, absent = answer_path(model.cfg), absent_parts(model, args.knockout)
     model = knock_out(model, args.knockout)
@@ -28,16 +32,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     report["knocked_out"] = list(args.knockout)
     report["knockout_noop"] = absent  # parts this model never had: switching them off changed nothing
     report["answer_path"] = {"trained": trained_path, "evaluated": answer_path(model.cfg)}
+    report["failed"] = [{"video": str(video), "error": why} for video, why in failures]
     if args.json:
         print(json.dumps(report, indent=1))
-        return 0
+        print_failures(failures, "evaluate")
+        return 2 if failures else 0
     print(f"{report['clips']} clips under {args.dir}"
           + (f"; switched off at inference: {', '.join(args.knockout)}" if args.knockout else ""))
     print(f"model's path: {trained_path}" + (f"; evaluated as: {answer_path(model.cfg)}" if args.knockout else ""))
     for part in absent:
         print(f"note: this model has no {part.replace('_', ' ')}; knocking it out is a no-op")
     print_scores(report)
-    return 0
+    print_failures(failures, "evaluate")
+    return 2 if failures else 0
 
 
 def print_scores(report: dict) -> None:
@@ -69,26 +76,43 @@ def print_scores(report: dict) -> None:
 
 def cmd_rescore(args: argparse.Namespace) -> int:
     from microemo_ref.io.clip import atomic_path
+    from microemo_ref.io.files import output_file, read_json
     from microemo_ref.pipeline.evaluate import rescore
 
     path = Path(args.report)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such report")
-    try:
-        report = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path} is not a JSON report ({err})") from None
-    if not isinstance(report, dict) or not report.get("answers"):
+    out = output_file(args.out or path, "--out")  # before any scoring
+    report = read_json(path, "report")
+    if not isinstance(report, dict) or not report.get("answers") or not isinstance(report["answers"], list):
         raise ValueError(f"{path} has no answers to score again (write one with 'microemo-ref evaluate DIR --json')")
-    before, clues_before = report.get("ov", {}).get("f"), report.get("clue_recall")
-    report = rescore(report)
-    out = Path(args.out or path)
+    before = report.get("ov", {}).get("f") if isinstance(report.get("ov"), dict) else None
+    clues_before = report.get("clue_recall")
+    try:
+        report = rescore(report)
+    except (KeyError, TypeError, IndexError, AttributeError, ValueError):
+        raise ValueError(f"{path}: {malformed_answer(report['answers'])}") from None
     with atomic_path(out) as tmp:
         tmp.write_text(json.dumps(report, indent=1) + "\n")
     print(f"{report['clips']} answers in {path} scored again with the current lexicon and clue rule; OV F {before} -> "
           f"{report['ov']['f']}, clue recall {clues_before} -> {report['clue_recall']}; written to {out}")
     print_scores(report)
     return 0
+
+
+def malformed_answer(answers: list) -> str:
+    """Which answer of a report cannot be scored, and why (for the error message)."""
+    from microemo_ref.pipeline.evaluate import rescore
+
+    for i, a in enumerate(answers):
+        name = a.get("name", "?") if isinstance(a, dict) else "?"
+        try:
+            rescore({"answers": [a]})
+        except KeyError as err:
+            return f"answer {i} ({name}) lacks the key {err}"
+        except (TypeError, IndexError, AttributeError, ValueError) as err:
+            return f"answer {i} ({name}) is malformed ({err})"
+    return "its answers cannot be scored together"
 
 
 def cmd_ablate(args: argparse.Namespace) -> int:

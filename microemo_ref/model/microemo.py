@@ -214,10 +214,15 @@ def save_checkpoint(model: MicroEmo, folder: str | Path, extra: dict | None = No
 
 def checkpoint_config(folder: str | Path) -> MicroEmoConfig:
     """The configuration of a checkpoint folder (its ``config.json``), without loading weights."""
+    from microemo_ref.io.files import read_json
+
     path = Path(folder) / "config.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: checkpoint file missing")
-    return _config_from(json.loads(path.read_text()))
+    try:
+        return _config_from(read_json(path, "checkpoint configuration"))
+    except (KeyError, TypeError, AttributeError) as err:
+        raise ValueError(f"{path}: not a MicroEmo checkpoint configuration ({type(err).__name__}: {err})") from None
 
 
 def load_trainable(folder: str | Path) -> dict[str, Tensor]:
@@ -229,7 +234,11 @@ def load_trainable(folder: str | Path) -> dict[str, Tensor]:
     for f in (tensors, folder / "config.json", folder / "checksum.json"):
         if not f.is_file():
             raise FileNotFoundError(f"{f}: checkpoint file missing")
-    checksums = json.loads((folder / "checksum.json").read_text())
+    from microemo_ref.io.files import read_json
+
+    checksums = read_json(folder / "checksum.json", "checksum file")
+    if not isinstance(checksums, dict):
+        raise ValueError(f"{folder / 'checksum.json'}: checksum file must be a JSON object")
     cfg = checkpoint_config(folder)
     for name in ("trainable.safetensors", "readout.json") if cfg.readout else ("trainable.safetensors",):
         path = folder / name
@@ -238,7 +247,10 @@ def load_trainable(folder: str | Path) -> dict[str, Tensor]:
         actual, expected = hashlib.sha256(path.read_bytes()).hexdigest(), checksums[name]
         if actual != expected:
             raise ValueError(f"{path}: checksum mismatch (sha256 {actual[:12]}..., expected {expected[:12]}...)")
-    return {k: v.float() for k, v in load_file(tensors).items()}
+    try:
+        return {k: v.float() for k, v in load_file(tensors).items()}
+    except Exception as err:  # safetensors raises its own error type for a header that does not parse
+        raise ValueError(f"{tensors}: not a readable safetensors file ({err})") from None
 
 
 def load_weights(model: MicroEmo, folder: str | Path) -> None:

@@ -23,6 +23,7 @@ import torch
 from microemo_ref.audio.features import span_summary
 from microemo_ref.face.spotting import SpottedEvent
 from microemo_ref.io.clip import Utterance, atomic_path, load_clip
+from microemo_ref.io.files import check_truth, files_under, read_json
 from microemo_ref.model.encoder import EncoderInputs
 from microemo_ref.model.visual_encoder import VisualEncoderConfig
 from microemo_ref.pipeline.cues import Readout, cue_text
@@ -89,10 +90,10 @@ def event_from_json(d: dict) -> SpottedEvent:
 def cache_example(video: str | Path, cfg: VisualEncoderConfig = VisualEncoderConfig()) -> Path:
     """Measure one clip and write ``NAME.evidence.npz`` beside it (atomically); return its path."""
     video = Path(video)
+    side = video.with_suffix(".json")
+    truth = check_truth(read_json(side, "ground truth"), side, "emer") if side.is_file() else None  # before measuring
     clip = load_clip(video)
     ev = gather_evidence(clip, cfg)
-    side = video.with_suffix(".json")
-    truth = json.loads(side.read_text()) if side.is_file() else None
     meta = {"version": VERSION, "name": video.stem, "duration": clip.duration, "fps": clip.fps,
             "utterances": [[u.start, u.end, u.text, u.source] for u in ev.segmentation.utterances],
             "notes": ev.notes, "voice": voice_summaries(ev),
@@ -105,8 +106,9 @@ def cache_example(video: str | Path, cfg: VisualEncoderConfig = VisualEncoderCon
 
 
 def find_examples(folders: tuple[str, ...], limit: int | None = None) -> list[Path]:
-    """The cached examples (``*.evidence.npz``) under ``folders``, searched recursively, sorted."""
-    paths = sorted(p for f in folders for p in Path(f).rglob("*.evidence.npz"))
+    """The cached examples (``*.evidence.npz``) under ``folders``, searched recursively, sorted
+    (hidden files and folders, such as a killed run's temporary ones, left out)."""
+    paths = sorted(p for f in folders for p in files_under(f, "*" + SUFFIX))
     if not paths:
         raise FileNotFoundError(f"no *.evidence.npz under {', '.join(folders)}: run `microemo-ref cache DIR` first")
     return paths[:limit] if limit else paths
@@ -142,14 +144,27 @@ def cache_version(path: str | Path) -> int | None:
         return None
 
 
-def cache_folder(folder: str | Path, progress: Callable[[str], None] | None = None) -> list[Path]:
-    """Cache every ``*.mp4`` under ``folder`` (recursively) that has no current cache yet
-    (a cache of another version, or one that cannot be read, is measured again)."""
+def cache_folder(folder: str | Path, progress: Callable[[str], None] | None = None,
+                 failures: list[tuple[Path, str]] | None = None) -> list[Path]:
+    """Cache every ``*.mp4`` under ``folder`` (recursively, hidden folders left out) that has no
+    current cache yet (a cache of another version, or one that cannot be read, is measured again).
+
+    With a ``failures`` list, a clip that cannot be measured (a bad video, a malformed ground
+    truth) is appended to it as ``(video, reason)`` and the others go on; without, it raises.
+    """
     done = []
-    for video in sorted(Path(folder).rglob("*.mp4")):
+    for video in files_under(folder, "*.mp4"):
         out = video.with_name(video.stem + SUFFIX)
         if not out.is_file() or cache_version(out) != VERSION:
-            cache_example(video)
+            for stale in video.parent.glob(f".{out.name}.*.part"):  # a killed run's half-written cache
+                stale.unlink(missing_ok=True)
+            try:
+                cache_example(video)
+            except (ValueError, RuntimeError, OSError) as err:
+                if failures is None:
+                    raise
+                failures.append((video, str(err)))
+                continue
             if progress:
                 progress(f"measured {video.name}")
         done.append(out)

@@ -10,8 +10,8 @@ optional stage before them:
    flash's emotion, its apex, the held expression and the voice
    (:mod:`microemo_ref.model.token_heads`). No LLM runs; minutes, not hours.
 1. **Align**: the prompt holds the tokens and subtitles but *not* the measured-cue line; the
-   target is that line ("face: micro-expression 5.0-5.4 s ... voice: ..."). The tokens must
-   carry what the local branch and the voice analysis measured.
+   target is that line's face part ("face: micro-expression 5.0-5.4 s ..."; :func:`face_line`).
+   The tokens must carry what the local branch measured.
 2. **EMER**: the full prompt (with the cue line, see :mod:`microemo_ref.pipeline.cues`); the
    target is the gold explanation followed by "Emotions: a, b, c.".
 

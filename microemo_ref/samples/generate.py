@@ -202,6 +202,9 @@ def write_clip(clip: GeneratedClip, out_dir: str | Path, name: str) -> Path:
     """Write NAME.mp4, NAME.srt, NAME.json into ``out_dir`` (all or nothing); return the mp4 path."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in out_dir.glob(f".{name}.*"):  # left by a run killed while writing this clip
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=f".{name}.") as tmp:
         tmp = Path(tmp)
         write_video(tmp / f"{name}.mp4", clip.frames, clip.truth["fps"], clip.audio, SAMPLE_RATE)
