@@ -383,3 +383,74 @@ def test_in_memory_clip_is_checked():
     assert clip.audio.dtype == np.float32 and clip.size == (H, W)
     with pytest.raises(ClipError, match="in-memory"):
         Clip(frames=make_frames(5).astype(np.float32), fps=FPS, audio=None, utterances=[])
+
+
+def write_shown_as(path: Path, frames: list[np.ndarray], times: list[float] | None = None,
+                   rotation: int = 0) -> Path:
+    """Frames written with PyAV directly: at presentation times ``times`` (s, a millisecond time
+    base; default 25 fps) and with a display rotation (degrees counter-clockwise), as phones and
+    editors write them."""
+    from fractions import Fraction
+
+    times = times if times is not None else [k / 25 for k in range(len(frames))]
+    with av.open(str(path), "w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=25)
+        h, w = frames[0].shape[:2]
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        if rotation:
+            stream.set_display_rotation(rotation)
+        for frame, t in zip(frames, times):
+            picture = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            picture.pts, picture.time_base = round(t * 1000), Fraction(1, 1000)
+            container.mux(stream.encode(picture))
+        container.mux(stream.encode(None))
+    return path
+
+
+def test_a_rotated_video_is_read_upright(tmp_path):
+    """A phone's portrait clip: landscape pixels, and a display matrix that turns them 90 degrees
+    clockwise (the old ``rotate=90`` tag; -90 counter-clockwise). A marker stored top-left is shown
+    top-right, and the frame is as tall as the stored one is wide."""
+    stored = np.zeros((48, 96, 3), np.uint8)
+    stored[:16, :16] = 255
+    path = write_shown_as(tmp_path / "portrait.mp4", [stored] * 3, rotation=-90)
+    info = probe_video(path)
+    assert (info.rotation, info.width, info.height) == (270, 48, 96)
+    shown = next(iter_frames(path))[1]
+    assert shown.shape == (96, 48, 3)
+    assert shown[:16, -16:].mean() > 200 and shown[:16, :16].mean() < 50
+    assert load_clip(path).size == (96, 48)
+
+
+def test_a_variable_rate_video_is_resampled_on_its_real_time_axis(tmp_path):
+    """Ten frames at 25 fps, ten at 10 fps, ten at 25 fps again: frame k is grey level 8k. Read by
+    index / fps, the last frames would come 0.6 s early; resampled at the median rate (25 fps),
+    each grid time shows the frame nearest to it, and no frame is lost."""
+    times = [k * 0.04 for k in range(10)] + [0.4 + k * 0.1 for k in range(1, 11)] + [1.4 + k * 0.04 for k in range(1, 11)]
+    frames = [np.full((32, 32, 3), 8 * k, np.uint8) for k in range(30)]
+    path = write_shown_as(tmp_path / "vfr.mp4", frames, times)
+    info = probe_video(path)
+    assert info.variable_rate and info.fps == 25.0 and info.n_frames == round(1.8 / 0.04) + 1
+    shown = [int(round(f.mean() / 8)) for _, f in iter_frames(path)]
+    assert len(shown) == info.n_frames
+    for i, k in enumerate(shown):  # each grid time shows the frame nearest to it in time
+        assert abs(i / info.fps - times[k]) <= min(abs(i / info.fps - t) for t in times) + 1e-6, (i, k)
+    assert set(shown) == set(range(30))  # no frame lost where the rate is the median one
+    clip = load_clip(path)
+    assert clip.n_frames == info.n_frames and clip.fps == 25.0
+
+
+def test_a_constant_rate_video_is_not_resampled(media):
+    info = probe_video(media["av"])
+    assert not info.variable_rate and info.rotation == 0
+
+
+def test_a_still_image_renamed_mp4_is_refused(tmp_path):
+    import cv2
+
+    path = tmp_path / "photo.mp4"
+    ok, png = cv2.imencode(".png", np.zeros((32, 32, 3), np.uint8))
+    path.write_bytes(png.tobytes())
+    with pytest.raises(ClipError, match="photo.mp4: a still image"):
+        probe_video(path)

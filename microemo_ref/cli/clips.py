@@ -22,12 +22,22 @@ def truth_for(video: Path, use: str | None = None) -> dict | None:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from microemo_ref.io.clip import load_clip
+    """The clip's metadata and subtitles; no frame or sample beyond the first is decoded."""
+    from microemo_ref.io.clip import find_subtitles
+    from microemo_ref.io.subtitles import load_subtitles, validate_utterances
+    from microemo_ref.io.video import audio_seconds, probe_video
 
-    clip = load_clip(args.video)
-    out = {"path": str(clip.path), "frames": clip.n_frames, "fps": clip.fps, "duration_s": round(clip.duration, 2),
-           "size": list(clip.size), "audio_s": None if clip.audio is None else round(len(clip.audio) / clip.sample_rate, 2),
-           "utterances": [{"start": u.start, "end": u.end, "text": u.text, "source": u.source} for u in clip.utterances]}
+    video = Path(args.video)
+    info = probe_video(video)
+    audio = audio_seconds(video) if info.has_audio else None
+    if audio is None and video.with_suffix(".wav").is_file():
+        audio = audio_seconds(video.with_suffix(".wav"))
+    side = find_subtitles(video, "auto")
+    utterances = [] if side is None else validate_utterances(load_subtitles(side), duration=info.duration, path=side)
+    out = {"path": str(video), "frames": info.n_frames, "fps": info.fps, "duration_s": round(info.duration, 2),
+           "size": [info.height, info.width], "audio_s": None if audio is None else round(audio, 2),
+           "rotation": info.rotation, "variable_rate": info.variable_rate,
+           "utterances": [{"start": u.start, "end": u.end, "text": u.text, "source": u.source} for u in utterances]}
     print(json.dumps(out, indent=1))
     return 0
 

@@ -48,6 +48,13 @@ class FaceTrack:
         a, b = INNER_EYE_CORNERS
         return np.linalg.norm(self.landmarks[:, a] - self.landmarks[:, b], axis=-1)
 
+    def roll_deg(self) -> float:
+        """Median angle of the line from the right to the left inner eye corner, degrees from
+        level (positive: turned clockwise in the picture; about 90 for a face on its side)."""
+        a, b = INNER_EYE_CORNERS
+        d = self.landmarks[self.valid, b] - self.landmarks[self.valid, a]  # (T, 2) x right, y down
+        return float(np.degrees(np.arctan2(np.median(d[:, 1]), np.median(d[:, 0]))))
+
     def gaps(self) -> list[tuple[int, int]]:
         """Runs of invalid frames (first, last), inclusive: where the face is lost."""
         return _runs(~self.valid)
@@ -106,4 +113,19 @@ def track_face(frames: Iterable[np.ndarray], fps: float, *, max_gap: int = 5,
             landmarks[first:last + 1] = ((1 - w)[:, None, None] * landmarks[first - 1]
                                          + w[:, None, None] * landmarks[last + 1])
             valid[first:last + 1] = True
-    return FaceTrack(landmarks[..., :2].copy(), detected, valid, float(fps), tuple(size), landmarks[..., 2].copy())
+    track = FaceTrack(landmarks[..., :2].copy(), detected, valid, float(fps), tuple(size), landmarks[..., 2].copy())
+    check_upright(track, source)
+    return track
+
+
+#: A face whose eye line is further than this from level lies on its side or upside down in the
+#: picture; the face regions and the flow are measured in an upright face's frame, so it is refused.
+MAX_ROLL_DEG: float = 45.0
+
+
+def check_upright(track: FaceTrack, source: str | Path = "video") -> None:
+    """:class:`NoFaceError` if the tracked face is not upright in the picture (see :data:`MAX_ROLL_DEG`)."""
+    roll = track.roll_deg()
+    if abs(roll) > MAX_ROLL_DEG:
+        raise NoFaceError(f"{source}: the face lies on its side or upside down in the picture (eye line "
+                          f"{roll:.0f} degrees from level, at most {MAX_ROLL_DEG:g}); turn the video upright first")

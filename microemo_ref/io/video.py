@@ -8,6 +8,16 @@ Reading
     one at a time (a long clip never sits in memory whole); `read_audio` decodes an audio
     track, averages the channels to mono and resamples to 16 kHz with soxr.
 
+Frames as they are shown
+    Phones store a portrait video as landscape pixels with a display matrix (the old
+    ``rotate`` tag) saying how to turn them; `iter_frames` turns every frame upright by it,
+    as players do. Variable-frame-rate files (phones, screen recorders, editors) show frame
+    ``k`` at its own presentation time, not at ``k / fps``; the whole package counts time as
+    ``index / fps``, so `iter_frames` resamples such a file to a constant rate: frames evenly
+    spaced from the first presentation time to the last, each the decoded frame nearest in time (`VideoInfo.variable_rate` says it did). The grid's rate is
+    the median of the file's own rates, so where the file runs at its usual rate every frame is
+    kept; where it slows, frames repeat.
+
 Frame count policy
     MP4/MOV store an exact sample table, so ``stream.frames`` is trusted when it is positive and
     agrees (within one frame) with the stream duration times the frame rate.  Otherwise (e.g.
@@ -15,10 +25,11 @@ Frame count policy
 
 Writing
     `write_video` encodes H.264 (libx264, yuv420p, constant quality `crf`, preset ``medium``)
-    and, optionally, AAC mono audio into an ``.mp4``.  The encoder runs single-threaded, which
-    makes the output byte-identical for identical input (checked in tests/test_io.py; the
-    container only records the libavformat version, not a date).  The file is written beside
-    the target and renamed on success (`atomic_path`), so a failure leaves nothing behind.
+    and, optionally, AAC mono audio into an ``.mp4``.  The encoder runs single-threaded; on an
+    idle machine the same input gives the same bytes, but under load one write in a few differs
+    slightly, so what is promised (and tested) is that it decodes to the same content within a
+    few grey levels.  The file is written beside the target and renamed on success
+    (`atomic_path`), so a failure leaves nothing behind.
 
 Every failure on bad input raises `ClipError` with the path in the message.
 """
@@ -50,10 +61,20 @@ class VideoInfo:
     path: Path
     fps: float
     n_frames: int
-    width: int
+    width: int  # as shown, after the display rotation
     height: int
     duration: float
     has_audio: bool
+    rotation: int = 0  # degrees counter-clockwise that turn the stored pixels upright (0, 90, 180, 270)
+    variable_rate: bool = False  # frames resampled to a constant rate (see the module docstring)
+    start_time: float = 0.0  # presentation time of the first frame, seconds
+
+
+#: Frame intervals that differ from their median by more than this fraction mark a variable rate
+#: (containers with a millisecond time base round 29.97 fps to 33/34 ms, a 3 % wobble).
+VFR_TOLERANCE: float = 0.2
+#: Containers that hold a single still image (a photo renamed .mp4 opens as one of these).
+IMAGE_FORMATS: tuple[str, ...] = ("image2", "png_pipe", "jpeg_pipe", "bmp_pipe", "webp_pipe", "gif", "tiff_pipe")
 
 
 def check_fps(fps: float, path: str | Path) -> float:
@@ -106,56 +127,125 @@ def _metadata_frame_count(stream: av.VideoStream, fps: float) -> int | None:
     return stream.frames if abs(stream.frames - seconds * fps) <= 1 else None
 
 
+def _presentation_times(container: av.container.InputContainer, stream: av.VideoStream) -> np.ndarray:
+    """Sorted presentation times (s) of the stream's packets, read without decoding."""
+    times = [float(p.pts * p.time_base) for p in container.demux(stream) if p.pts is not None and p.size]
+    return np.sort(np.asarray(times, dtype=np.float64))
+
+
+def is_variable_rate(times: np.ndarray) -> bool:
+    """Whether frame intervals vary by more than :data:`VFR_TOLERANCE` of their median."""
+    if len(times) < 3:
+        return False
+    steps = np.diff(times)
+    median = float(np.median(steps))
+    return median > 0 and float(np.max(np.abs(steps - median))) > VFR_TOLERANCE * median
+
+
 def probe_video(path: str | Path) -> VideoInfo:
     """Check that `path` is a decodable video and return its `VideoInfo`.
 
     The first frame is always decoded, so a file whose header is fine but whose data is
-    missing (a truncated download) is caught here rather than halfway through a clip.
+    missing (a truncated download) is caught here rather than halfway through a clip; it also
+    gives the display rotation. The packets' presentation times are read (no decoding) to tell a
+    variable frame rate; then ``fps`` is the mean rate from the first frame's time to the last's.
     """
     path = Path(path)
     with _open_input(path) as container:
+        if container.format.name in IMAGE_FORMATS:
+            raise ClipError(f"{path}: a still image ({container.format.name}), not a video")
         stream = _video_stream(container, path)
         fps = _stream_fps(stream, path)
-        n_frames = _metadata_frame_count(stream, fps)
-        if n_frames is None:
-            n_frames = sum(1 for _ in container.decode(stream))
-        elif next(container.decode(stream), None) is None:
-            n_frames = 0
-        if n_frames == 0:
+        first = next(container.decode(stream), None)
+        if first is None:
             raise ClipError(f"{path}: the video stream has zero frames")
-        return VideoInfo(
-            path=path,
-            fps=fps,
-            n_frames=n_frames,
-            width=stream.codec_context.width,
-            height=stream.codec_context.height,
-            duration=n_frames / fps,
-            has_audio=bool(container.streams.audio),
-        )
+        rotation = round((first.rotation or 0) / 90) * 90 % 360
+        width, height = stream.codec_context.width, stream.codec_context.height
+        has_audio, n_frames = bool(container.streams.audio), _metadata_frame_count(stream, fps)
+    with _open_input(path) as container:
+        times = _presentation_times(container, _video_stream(container, path))
+    variable = is_variable_rate(times)
+    if variable:  # the grid runs at the median rate, so no stretch at the usual rate loses frames
+        step = float(np.median(np.diff(times)))
+        fps = check_fps(float(Fraction(1 / step).limit_denominator(1001)), path)
+        n_frames = round((times[-1] - times[0]) / step) + 1
+    elif n_frames is None:
+        with _open_input(path) as container:
+            n_frames = sum(1 for _ in container.decode(_video_stream(container, path)))
+    if rotation in (90, 270):
+        width, height = height, width
+    return VideoInfo(path=path, fps=fps, n_frames=n_frames, width=width, height=height, duration=n_frames / fps,
+                     has_audio=has_audio, rotation=rotation, variable_rate=variable,
+                     start_time=float(times[0]) if len(times) else 0.0)
+
+
+def upright(pixels: np.ndarray, rotation: int) -> np.ndarray:
+    """``pixels`` turned ``rotation`` degrees counter-clockwise (a multiple of 90)."""
+    k = rotation // 90 % 4
+    return np.ascontiguousarray(np.rot90(pixels, k)) if k else pixels
+
+
+def _decoded(container, stream, info: VideoInfo, grey: bool) -> Iterator[np.ndarray]:
+    """Every frame as shown: upright, and on a constant-rate grid for a variable-rate file."""
+    fmt = "gray" if grey else "rgb24"
+
+    def shown(frame: av.VideoFrame) -> np.ndarray:
+        return upright(frame.to_ndarray(format=fmt), info.rotation)
+
+    if not info.variable_rate:
+        yield from (shown(f) for f in container.decode(stream))
+        return
+    grid = info.start_time + np.arange(info.n_frames) / info.fps  # (n_frames,) seconds
+    i, previous, t_prev = 0, None, info.start_time
+    for frame in container.decode(stream):
+        t = float(frame.time) if frame.time is not None else t_prev + 1 / info.fps
+        if previous is not None:
+            while i < len(grid) and grid[i] < (t_prev + t) / 2:  # nearer the previous frame
+                yield shown(previous)
+                i += 1
+        previous, t_prev = frame, t
+    while previous is not None and i < len(grid):
+        yield shown(previous)
+        i += 1
 
 
 def iter_frames(
-    path: str | Path, *, start: int = 0, stop: int | None = None, step: int = 1, grey: bool = False
+    path: str | Path, *, start: int = 0, stop: int | None = None, step: int = 1, grey: bool = False,
+    info: VideoInfo | None = None,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(index, frame)`` for frames ``start, start + step, ...`` below `stop`.
 
     Frames are ``(H, W, 3)`` uint8 RGB (or ``(H, W)`` luma with ``grey=True``, which skips the
-    colour conversion), decoded one at a time; only the current frame is held.
-    Indices count frames in display order from 0 (for variable-frame-rate files, ``index / fps``
-    is then only approximately the display time).  Decoding always begins at frame 0 (exact,
-    no keyframe seeking), so reaching frame ``start`` costs ``start`` decodes.
+    colour conversion), upright, decoded one at a time; only the current frame is held.
+    Indices count frames in display order from 0, and frame ``index`` is shown at
+    ``index / fps`` after the first (a variable-rate file is resampled, see the module
+    docstring). Decoding always begins at frame 0 (exact, no keyframe seeking), so reaching
+    frame ``start`` costs ``start`` decodes. ``info``: the file's `probe_video`, if known.
     """
     if start < 0 or step < 1 or (stop is not None and stop < start):
         raise ValueError(f"need 0 <= start <= stop and step >= 1, got {start=}, {stop=}, {step=}")
     path = Path(path)
+    info = info or probe_video(path)
     with _open_input(path) as container:
         stream = _video_stream(container, path)
-        _stream_fps(stream, path)  # refuse what probe_video refuses
-        for index, frame in enumerate(container.decode(stream)):
+        for index, frame in enumerate(_decoded(container, stream, info, grey)):
             if stop is not None and index >= stop:
                 break
             if index >= start and (index - start) % step == 0:
-                yield index, frame.to_ndarray(format="gray" if grey else "rgb24")
+                yield index, frame
+
+
+def audio_seconds(path: str | Path) -> float | None:
+    """Length of the first audio stream of `path` from its metadata (nothing decoded); None
+    without an audio stream, or when the container does not say."""
+    path = Path(path)
+    with _open_input(path) as container:
+        if not container.streams.audio:
+            return None
+        stream = container.streams.audio[0]
+        if stream.duration is not None and stream.time_base is not None:
+            return float(stream.duration * stream.time_base)
+        return float(container.duration) / av.time_base if container.duration else None
 
 
 def read_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray | None:

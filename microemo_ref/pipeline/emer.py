@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from microemo_ref.io.clip import load_clip
+from microemo_ref.io.clip import ClipError, load_clip
 from microemo_ref.metrics.clues import measured_spans, ungrounded_times
 from microemo_ref.metrics.grounding import check_explanation, guard
 from microemo_ref.model.microemo import MicroEmo, answer_path
@@ -31,6 +31,8 @@ from microemo_ref.model.utterance_qformer import per_frame
 from microemo_ref.pipeline.dataset import describe
 from microemo_ref.pipeline.evidence import Evidence, encoder_inputs, gather_evidence
 
+#: Shorter clips are refused: nothing in them can be told apart from a blink or a glance.
+MIN_CLIP_S: float = 1.0
 #: The shipped checkpoints by answer path: "cues" reads the tokens and the measured-cue line (our
 #: addition), "tokens" is MicroEmo's own path (tokens and subtitles, no cue line).
 SHIPPED: dict[str, str] = {"cues": "microemo-smollm2", "tokens": "microemo-tokens-smollm2"}
@@ -93,6 +95,9 @@ def run_emer(video: str | Path, model: MicroEmo, *, subtitles: str | Path | None
     clock = {}
     t = time.perf_counter()
     clip = load_clip(video, subtitles=subtitles)
+    if clip.duration < MIN_CLIP_S:
+        raise ClipError(f"{video}: only {clip.duration:.2f} s of video, too short to judge (at least {MIN_CLIP_S:g} s: "
+                        "a micro-expression lasts up to 0.5 s and is told by the face around it)")
     evidence = gather_evidence(clip, model.cfg.encoder.visual)
     x = encoder_inputs(evidence, model.cfg.encoder.visual)
     lines, cues = describe(evidence, None if x.dynamics is None else x.dynamics.numpy(), model.cue_readout())
@@ -122,4 +127,4 @@ def run_emer(video: str | Path, model: MicroEmo, *, subtitles: str | Path | None
                       {k: round(v, 2) for k, v in clock.items()}, removed, explanation, answer_path(model.cfg), evidence)
 
 
-__all__ = ["EmerResult", "SHIPPED", "default_checkpoint", "parse_labels", "run_emer"]
+__all__ = ["EmerResult", "MIN_CLIP_S", "SHIPPED", "default_checkpoint", "parse_labels", "run_emer"]

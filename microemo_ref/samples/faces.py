@@ -30,6 +30,8 @@ from microemo_ref.face.regions import REFERENCE_FACE_PX, face_size_px
 FRAME_PX: int = 384
 #: Face width on the canvas, in pixels.
 FACE_PX: float = REFERENCE_FACE_PX
+#: Smaller faces are refused (the bundled astronaut's face is 91 px wide in its photo, upscaled 2.8x)
+MIN_PHOTO_FACE_PX: float = 64.0
 
 #: identity -> split. Identity-disjoint: never put one identity in two splits.
 SPLITS: dict[str, str] = {"astronaut": "train", "grace_hopper": "test"}
@@ -82,7 +84,12 @@ def make_canvas(photo: np.ndarray, identity: str, split: str, *, source: str | P
     what the renderer will warp.
     """
     pts = detect_landmarks(photo, source=source)
-    scale = FACE_PX / face_size_px(pts)
+    width = face_size_px(pts)
+    if width < MIN_PHOTO_FACE_PX:
+        raise ValueError(f"{source}: the face is only {width:.0f} px wide (cheek to cheek); a face photo needs at "
+                         f"least {MIN_PHOTO_FACE_PX:g} px, or its {FACE_PX / width:.0f}x upscaling to {FACE_PX:g} px "
+                         "would invent the detail the expressions are drawn in")
+    scale = FACE_PX / width
     # Centre the face a little above the frame centre (eyes sit above the middle of a face box).
     centre = (pts[:, :2].min(axis=0) + pts[:, :2].max(axis=0)) / 2
     target = np.array([FRAME_PX / 2, FRAME_PX / 2 + 0.04 * FRAME_PX])

@@ -1,0 +1,80 @@
+"""Awkward input handled, not answered wrongly: a still image, a face on its side, a clip too
+short to judge, a face photo too small to animate, and `info` reading metadata only."""
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from microemo_ref.cli import main
+from microemo_ref.config import DATA_SAMPLES
+from microemo_ref.face.landmarks import NoFaceError
+from microemo_ref.face.tracking import MAX_ROLL_DEG, check_upright, track_face
+from microemo_ref.io.clip import ClipError, load_clip
+from microemo_ref.io.video import write_video
+from microemo_ref.pipeline.emer import MIN_CLIP_S, run_emer
+
+SAMPLE = DATA_SAMPLES / "concealed_astronaut_s0002.mp4"
+
+
+@pytest.fixture(scope="module")
+def frames():
+    return load_clip(SAMPLE, max_frames=12).frames
+
+
+def test_an_upright_face_has_a_level_eye_line(frames):
+    track = track_face(frames, 25.0)
+    assert abs(track.roll_deg()) < 10
+
+
+def test_a_face_on_its_side_is_refused(frames):
+    """The same landmarks turned 90 degrees in the picture read as a 90-degree eye line; and
+    the sample's frames turned on their side are refused, whether FaceMesh finds the face or not."""
+    track = track_face(frames, 25.0)
+    h = track.size[0]
+    turned = track.landmarks[..., ::-1].copy()  # (x, y) -> (y, x), then mirror: a 90-degree turn
+    turned[..., 0] = h - turned[..., 0]
+    track.landmarks = turned
+    assert abs(abs(track.roll_deg()) - 90) < 10
+    with pytest.raises(NoFaceError, match="on its side or upside down"):
+        check_upright(track, "sideways.mp4")
+    with pytest.raises(NoFaceError):
+        track_face(np.ascontiguousarray(np.rot90(frames, 1, axes=(1, 2))), 25.0, source="sideways.mp4")
+    assert MAX_ROLL_DEG == 45.0
+
+
+def test_a_clip_too_short_to_judge_is_refused(tmp_path):
+    short = write_video(tmp_path / "blink.mp4", load_clip(SAMPLE, max_frames=3).frames, 25.0)
+    with pytest.raises(ClipError, match=r"blink.mp4: only 0.12 s of video, too short to judge"):
+        run_emer(short, model=None)  # refused before the model is touched
+    assert MIN_CLIP_S == 1.0
+
+
+def test_a_face_photo_too_small_is_refused(tmp_path, capsys):
+    from skimage import data
+
+    small = cv2.resize((data.lfw_subset()[0] * 255).astype("uint8"), (64, 64), interpolation=cv2.INTER_CUBIC)
+    photo = tmp_path / "tiny.png"
+    cv2.imwrite(str(photo), small)
+    out = tmp_path / "clips"
+    assert main(["generate", "--out", str(out), "--n", "1", "--face", str(photo)]) == 2
+    err = capsys.readouterr().err
+    assert "tiny.png" in err and ("px wide" in err or "no face" in err), err
+    assert not list(out.glob("*.mp4"))
+
+
+def test_info_reads_metadata_only(monkeypatch, capsys):
+    import microemo_ref.io.video as video
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("info decoded the media")
+
+    monkeypatch.setattr(video, "iter_frames", no_decoding)
+    monkeypatch.setattr(video, "read_audio", no_decoding)
+    assert main(["info", str(SAMPLE)]) == 0
+    info = json.loads(capsys.readouterr().out)
+    truth = json.loads(SAMPLE.with_suffix(".json").read_text())
+    assert info["frames"] == truth["n_frames"] and info["audio_s"] == pytest.approx(info["duration_s"], abs=0.1)
+    assert info["rotation"] == 0 and info["variable_rate"] is False
