@@ -78,3 +78,32 @@ def test_info_reads_metadata_only(monkeypatch, capsys):
     truth = json.loads(SAMPLE.with_suffix(".json").read_text())
     assert info["frames"] == truth["n_frames"] and info["audio_s"] == pytest.approx(info["duration_s"], abs=0.1)
     assert info["rotation"] == 0 and info["variable_rate"] is False
+
+
+def test_a_normal_run_writes_nothing_to_stderr():
+    """MediaPipe's and TFLite's own log lines are silenced while their graphs run; Python's
+    warnings would still show. ``spot`` on a sample prints its events and nothing else."""
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-m", "microemo_ref", "spot", str(SAMPLE)], capture_output=True, text=True)
+    assert res.returncode == 0 and "events at 25 fps" in res.stdout
+    assert res.stderr == "", res.stderr
+
+
+def test_python_warnings_still_show_while_native_logs_are_silenced():
+    """In a plain process: a write to fd 2 inside the silenced window is lost, Python's own
+    stderr inside it still shows, and fd 2 is back afterwards."""
+    import subprocess
+    import sys
+
+    code = ("import os, sys, warnings\n"
+            "from microemo_ref.face.landmarks import NativeLogs\n"
+            "NativeLogs.enter(); NativeLogs.enter()\n"
+            "os.write(2, b'native line\\n'); warnings.warn('a Python warning'); print('python line', file=sys.stderr)\n"
+            "NativeLogs.exit(); os.write(2, b'still silenced\\n'); NativeLogs.exit()\n"
+            "os.write(2, b'after\\n')\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert "a Python warning" in res.stderr and "python line" in res.stderr and "after" in res.stderr
+    assert "native line" not in res.stderr and "still silenced" not in res.stderr

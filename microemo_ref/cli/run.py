@@ -79,9 +79,13 @@ def cmd_emer(args: argparse.Namespace) -> int:
     from microemo_ref.pipeline.emer import run_emer
 
     subtitles = None if args.no_subtitles else (args.subtitles or "auto")
+    from microemo_ref.io.video import probe_video
+    from microemo_ref.pipeline.emer import check_long_enough
+
     for f in (args.video, args.subtitles):  # before the model loads
         if f and not Path(f).is_file():
             raise FileNotFoundError(f"{f}: no such file")
+    check_long_enough(args.video, probe_video(args.video).duration)
     t = time.perf_counter()
     model = load_model_from_args(args)
     load_s = time.perf_counter() - t

@@ -15,11 +15,63 @@ image centre. This keeps the choice deterministic.
 """
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
 
 N_LANDMARKS: int = 478
+
+
+class NativeLogs:
+    """Process-wide silencer of what MediaPipe's C++ and TFLite write straight to file
+    descriptor 2 ("Created TensorFlow Lite XNNPACK delegate", "Feedback manager requires ...",
+    written from the graphs' own threads while they run). While any graph is open, fd 2 goes
+    to /dev/null and Python's ``sys.stderr`` is pointed at the real stderr, so Python warnings
+    and errors still show. Reference-counted: graphs may be opened inside one another.
+    ``MICROEMO_NATIVE_LOGS=1`` keeps the native lines."""
+
+    depth = 0
+    saved: int | None = None
+    python_stderr = None
+
+    @classmethod
+    def enter(cls) -> None:
+        if os.environ.get("MICROEMO_NATIVE_LOGS") == "1":
+            return
+        if cls.depth == 0:
+            sys.stderr.flush()
+            cls.saved = os.dup(2)
+            cls.python_stderr = None
+            if _writes_to_fd2(sys.stderr):  # a terminal or file, not a notebook's stream
+                cls.python_stderr = sys.stderr
+                sys.stderr = os.fdopen(os.dup(cls.saved), "w", buffering=1, closefd=True)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 2)
+            os.close(devnull)
+        cls.depth += 1
+
+    @classmethod
+    def exit(cls) -> None:
+        if os.environ.get("MICROEMO_NATIVE_LOGS") == "1" or cls.depth == 0:
+            return
+        cls.depth -= 1
+        if cls.depth == 0:
+            if cls.python_stderr is not None:
+                sys.stderr.flush()
+                sys.stderr.close()
+                sys.stderr = cls.python_stderr
+            os.dup2(cls.saved, 2)
+            os.close(cls.saved)
+            cls.saved = None
+
+
+def _writes_to_fd2(stream) -> bool:
+    try:
+        return stream.fileno() == 2
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 class NoFaceError(ValueError):
@@ -39,6 +91,7 @@ class FaceMesh:
         import mediapipe as mp  # imported lazily: it is slow to import and logs to stderr
 
         self.static = static
+        NativeLogs.enter()  # until close(): the graph's threads log while it runs
         self._mesh = mp.solutions.face_mesh.FaceMesh(
             static_image_mode=static,
             max_num_faces=max_faces,
@@ -46,6 +99,7 @@ class FaceMesh:
             min_detection_confidence=min_confidence,
             min_tracking_confidence=min_confidence,
         )
+        self._open = True
 
     def landmarks(self, image: np.ndarray) -> np.ndarray | None:
         """Landmarks of the chosen face in an RGB uint8 image, (478, 3), or None if no face."""
@@ -62,7 +116,10 @@ class FaceMesh:
         return choose_face(faces, (h, w))
 
     def close(self) -> None:
-        self._mesh.close()
+        if self._open:
+            self._mesh.close()
+            self._open = False
+            NativeLogs.exit()
 
     def __enter__(self) -> "FaceMesh":
         return self

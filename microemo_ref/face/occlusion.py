@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from microemo_ref.face.landmarks import NativeLogs
 from microemo_ref.face.regions import REGIONS, face_size_px, region_centres
 from microemo_ref.face.tracking import FaceTrack, dilate, mask_spans
 
@@ -48,8 +49,10 @@ class HandFinder:
     def __init__(self, min_confidence: float = 0.5):
         import mediapipe as mp  # imported lazily, as in face.landmarks
 
+        NativeLogs.enter()  # until close(), as FaceMesh
         self._hands = mp.solutions.hands.Hands(static_image_mode=False, max_num_hands=2, model_complexity=0,
                                                min_detection_confidence=min_confidence)
+        self._open = True
 
     def __call__(self, rgb: np.ndarray) -> list[Box]:
         result = self._hands.process(np.ascontiguousarray(rgb))
@@ -61,7 +64,10 @@ class HandFinder:
         return boxes
 
     def close(self) -> None:
-        self._hands.close()
+        if self._open:
+            self._hands.close()
+            self._open = False
+            NativeLogs.exit()
 
     def __enter__(self) -> HandFinder:
         return self

@@ -88,6 +88,13 @@ class EmerResult:
                 "removed": self.removed, "raw_explanation": self.raw_explanation, "path": self.path}
 
 
+def check_long_enough(video: str | Path, duration: float) -> None:
+    """:class:`ClipError` for a clip under :data:`MIN_CLIP_S`."""
+    if duration < MIN_CLIP_S:
+        raise ClipError(f"{video}: only {duration:.2f} s of video, too short to judge (at least {MIN_CLIP_S:g} s: "
+                        "a micro-expression lasts up to 0.5 s and is told by the face around it)")
+
+
 def run_emer(video: str | Path, model: MicroEmo, *, subtitles: str | Path | None | str = "auto",
              max_new_tokens: int = 224, grounding_guard: bool = True) -> EmerResult:
     """Run the whole pipeline on one clip (see the module docstring); ``grounding_guard=False``
@@ -95,9 +102,7 @@ def run_emer(video: str | Path, model: MicroEmo, *, subtitles: str | Path | None
     clock = {}
     t = time.perf_counter()
     clip = load_clip(video, subtitles=subtitles)
-    if clip.duration < MIN_CLIP_S:
-        raise ClipError(f"{video}: only {clip.duration:.2f} s of video, too short to judge (at least {MIN_CLIP_S:g} s: "
-                        "a micro-expression lasts up to 0.5 s and is told by the face around it)")
+    check_long_enough(video, clip.duration)
     evidence = gather_evidence(clip, model.cfg.encoder.visual)
     x = encoder_inputs(evidence, model.cfg.encoder.visual)
     lines, cues = describe(evidence, None if x.dynamics is None else x.dynamics.numpy(), model.cue_readout())
@@ -127,4 +132,4 @@ def run_emer(video: str | Path, model: MicroEmo, *, subtitles: str | Path | None
                       {k: round(v, 2) for k, v in clock.items()}, removed, explanation, answer_path(model.cfg), evidence)
 
 
-__all__ = ["EmerResult", "MIN_CLIP_S", "SHIPPED", "default_checkpoint", "parse_labels", "run_emer"]
+__all__ = ["EmerResult", "MIN_CLIP_S", "SHIPPED", "check_long_enough", "default_checkpoint", "parse_labels", "run_emer"]
