@@ -74,7 +74,9 @@ def log_mel(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, n_mels: int = N_M
         y=np.asarray(audio, dtype=np.float32), sr=sample_rate, n_fft=n_fft, win_length=win,
         hop_length=hop, window="hann", n_mels=n_mels, fmin=F_MIN, fmax=F_MAX, power=2.0)
     # A full-scale sine has mean power 0.5 per sample; normalising by the window energy puts
-    # it near 0 dB in its band.
+    # it within a few dB of 0 in its band (measured at 16 kHz: +3.5 to +5.6 dB from 100 Hz to
+    # 2 kHz, +0.9 dB at 4 kHz, -2.0 dB at 7 kHz: librosa's mel filters are area-normalised, so
+    # the level depends on the band's width).
     mel = mel / (0.5 * np.sum(np.hanning(win) ** 2))
     return np.maximum(10.0 * np.log10(np.maximum(mel, 1e-12)), FLOOR_DB).T
 
