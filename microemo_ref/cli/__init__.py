@@ -27,6 +27,9 @@ from microemo_ref.cli.run import DEMO_SAMPLE, cmd_cache, cmd_demo, cmd_emer, cmd
 from microemo_ref.cli.scores import cmd_ablate, cmd_evaluate, cmd_nbclean, cmd_rescore  # noqa: E402
 
 
+MAX_COUNT = 100_000  # more clips than a laptop makes in weeks: likelier a typo than a wish
+
+
 def count(text: str) -> int:
     """``--n`` and ``--limit``: a whole number from 1 to :data:`MAX_COUNT`."""
     return _whole(text, 1, MAX_COUNT)
@@ -35,9 +38,6 @@ def count(text: str) -> int:
 def seed(text: str) -> int:
     """``--seed``: a whole number from 0 to 2**32 - 1 (numpy's ``SeedSequence`` takes no negatives)."""
     return _whole(text, 0, 2**32 - 1)
-
-
-MAX_COUNT = 100_000  # more clips than a laptop makes in weeks: likelier a typo than a wish
 
 
 def _whole(text: str, low: int, high: int) -> int:

@@ -9,18 +9,6 @@ import time
 from pathlib import Path
 
 
-def truth_for(video: Path, use: str | None = None) -> dict | None:
-    """The ground truth beside ``video`` (``NAME.json``), None if there is none; with ``use``
-    (``"spotting"`` or ``"emer"``), checked to hold what that reads."""
-    from microemo_ref.io.files import check_truth, read_json
-
-    side = video.with_suffix(".json")
-    if not side.is_file():
-        return None
-    truth = read_json(side, "ground truth")
-    return check_truth(truth, side, use) if use else truth
-
-
 def cmd_info(args: argparse.Namespace) -> int:
     """The clip's metadata and subtitles; no frame or sample beyond the first is decoded."""
     from microemo_ref.io.clip import find_subtitles
@@ -70,8 +58,7 @@ def cmd_spot_eval(args: argparse.Namespace) -> int:
     from microemo_ref.face.local_branch import extract_local
     from microemo_ref.io.casme import events_from_truth, load_spotting_annotations
     from microemo_ref.metrics.spotting import iou_sweep, score_spotting
-
-    from microemo_ref.io.files import files_under, input_folder
+    from microemo_ref.io.files import files_under, input_folder, truth_beside
 
     root = input_folder(args.dir)
     table = load_spotting_annotations(args.annotations) if args.annotations else None
@@ -83,7 +70,7 @@ def cmd_spot_eval(args: argparse.Namespace) -> int:
                 continue
             gt = [a.to_event() for a in table[key]]
         else:
-            truth = truth_for(video, "spotting")
+            truth = truth_beside(video, "spotting")
             if truth is None:
                 continue
             gt = events_from_truth(truth)

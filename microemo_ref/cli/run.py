@@ -7,7 +7,7 @@ import json
 import time
 from pathlib import Path
 
-from microemo_ref.cli.clips import print_events, progress, truth_for
+from microemo_ref.cli.clips import print_events, progress
 
 DEMO_SAMPLE = "concealed_astronaut_s0002"
 
@@ -18,11 +18,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     matplotlib.use("Agg")
     from microemo_ref.config import DATA_SAMPLES
     from microemo_ref.io.clip import load_clip
+    from microemo_ref.io.files import truth_beside
     from microemo_ref.viz import tour_figure
 
     video = Path(args.video) if args.video else DATA_SAMPLES / f"{DEMO_SAMPLE}.mp4"
     clip = load_clip(video)
-    truth = truth_for(video, "emer")
+    truth = truth_beside(video, "emer")
     print(f"MicroEmo reference demo: {video.name}")
     print(f"  {clip.n_frames} frames at {clip.fps:g} fps ({clip.duration:.1f} s), {clip.size[1]}x{clip.size[0]} px, "
           f"audio {'none' if clip.audio is None else f'{len(clip.audio) / clip.sample_rate:.1f} s at {clip.sample_rate} Hz'}")
@@ -76,12 +77,10 @@ def load_model_from_args(args: argparse.Namespace):
 
 
 def cmd_emer(args: argparse.Namespace) -> int:
-    from microemo_ref.pipeline.emer import run_emer
+    from microemo_ref.io.video import probe_video
+    from microemo_ref.pipeline.emer import check_long_enough, run_emer
 
     subtitles = None if args.no_subtitles else (args.subtitles or "auto")
-    from microemo_ref.io.video import probe_video
-    from microemo_ref.pipeline.emer import check_long_enough
-
     for f in (args.video, args.subtitles):  # before the model loads
         if f and not Path(f).is_file():
             raise FileNotFoundError(f"{f}: no such file")
@@ -117,15 +116,14 @@ def print_removed(removed: list[dict], dropped: bool = True) -> None:
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
-    from microemo_ref.pipeline.dataset import cache_folder
-
     from microemo_ref.io.files import input_folder
+    from microemo_ref.pipeline.dataset import cache_folder
 
     failures: list[tuple[Path, str]] = []
     paths = cache_folder(input_folder(args.dir), progress, failures=failures)
-    print(f"{len(paths)} examples cached under {args.dir}")
     if not paths and not failures:
         raise FileNotFoundError(f"{args.dir}: no .mp4 clip found")
+    print(f"{len(paths)} examples cached under {args.dir}")
     print_failures(failures, "cache")
     return 2 if failures else 0
 

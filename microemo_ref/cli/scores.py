@@ -16,7 +16,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from microemo_ref.model.microemo import answer_path
     from microemo_ref.pipeline.ablations import absent_parts, knock_out
     from microemo_ref.pipeline.evaluate import evaluate
-
     from microemo_ref.io.files import input_folder
 
     judge = make_judge(args.judge, args.judge_model)  # a bad --judge fails before any work

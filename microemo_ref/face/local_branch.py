@@ -105,9 +105,9 @@ def extract_local(video: str | Path, *, utterances: list[Utterance] | None = Non
     """Run the local branch on a video file (see the module docstring)."""
     path = Path(video)
     info = probe_video(path)
-    track = track_face((f for _, f in iter_frames(path)), info.fps, source=path)
-    motion = measure_motion((f for _, f in iter_frames(path)), track, motion_cfg)  # RGB, as extract_local_frames
-    covered = covered_regions((f for _, f in iter_frames(path)), track, occlusion_cfg)
+    track = track_face((f for _, f in iter_frames(path, info=info)), info.fps, source=path)
+    motion = measure_motion((f for _, f in iter_frames(path, info=info)), track, motion_cfg)  # RGB, as extract_local_frames
+    covered = covered_regions((f for _, f in iter_frames(path, info=info)), track, occlusion_cfg)
     speaking, source = _speech(path, track.n_frames, info.fps, utterances)
     return _evidence(track, motion, speaking, source, spot_cfg, covered)
 

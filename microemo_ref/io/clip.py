@@ -189,7 +189,7 @@ def load_clip(
         raise ValueError(f"max_frames must be >= 1, got {max_frames}")
     path = Path(path)
     info = probe_video(path)
-    frames = np.stack([frame for _, frame in iter_frames(path, stop=max_frames)])
+    frames = np.stack([frame for _, frame in iter_frames(path, stop=max_frames, info=info)])
     duration = frames.shape[0] / info.fps
     if frames.shape[0] < min(info.n_frames, max_frames or info.n_frames):
         message = f"the container lists {info.n_frames} frames, only {frames.shape[0]} decode"

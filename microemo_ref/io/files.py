@@ -5,8 +5,9 @@ fails at once with the file named (the CLI turns these errors into exit code 2, 
   (``rescore --out``), checked before anything is generated or scored;
 * places to read: :func:`input_folder`, and :func:`files_under`, which leaves out the hidden
   temporary files and folders a killed run leaves behind;
-* :func:`read_json` names the file when its JSON does not parse, and :func:`check_truth` that
-  a ground-truth side file has the keys a command reads.
+* :func:`read_json` names the file when its JSON does not parse, :func:`check_truth` that
+  a ground-truth side file has the keys a command reads, and :func:`truth_beside` reads a
+  clip's side file with both.
 """
 from __future__ import annotations
 
@@ -96,6 +97,16 @@ def check_truth(truth, path: str | Path, use: str) -> dict:
     return truth
 
 
+def truth_beside(video: str | Path, use: str | None = None) -> dict | None:
+    """The ground truth beside ``video`` (``NAME.json``), None if there is none; with ``use``
+    (``"spotting"`` or ``"emer"``), checked to hold what that reads (:func:`check_truth`)."""
+    side = Path(video).with_suffix(".json")
+    if not side.is_file():
+        return None
+    truth = read_json(side, "ground truth")
+    return check_truth(truth, side, use) if use else truth
+
+
 def visible(path: Path, root: Path) -> bool:
     """False for files that are hidden, or inside hidden folders, under ``root``: the temporary
     files and folders of a run that was killed before it could remove them."""
@@ -110,4 +121,4 @@ def files_under(root: str | Path, *patterns: str) -> list[Path]:
 
 
 __all__ = ["EVENT_KEYS", "TRUTH_KEYS", "check_truth", "files_under", "input_folder", "output_file", "output_folder",
-           "read_json", "visible"]
+           "read_json", "truth_beside", "visible"]

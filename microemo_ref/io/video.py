@@ -14,9 +14,10 @@ Frames as they are shown
     as players do. Variable-frame-rate files (phones, screen recorders, editors) show frame
     ``k`` at its own presentation time, not at ``k / fps``; the whole package counts time as
     ``index / fps``, so `iter_frames` resamples such a file to a constant rate: frames evenly
-    spaced from the first presentation time to the last, each the decoded frame nearest in time (`VideoInfo.variable_rate` says it did). The grid's rate is
-    the median of the file's own rates, so where the file runs at its usual rate every frame is
-    kept; where it slows, frames repeat.
+    spaced from the first presentation time to the last, each the decoded frame nearest in
+    time (`VideoInfo.variable_rate` says it did). The grid's rate is the median of the file's
+    own rates, so where the file runs at its usual rate every frame is kept; where it slows,
+    frames repeat.
 
 Frame count policy
     MP4/MOV store an exact sample table, so ``stream.frames`` is trusted when it is positive and
@@ -148,7 +149,7 @@ def probe_video(path: str | Path) -> VideoInfo:
     The first frame is always decoded, so a file whose header is fine but whose data is
     missing (a truncated download) is caught here rather than halfway through a clip; it also
     gives the display rotation. The packets' presentation times are read (no decoding) to tell a
-    variable frame rate; then ``fps`` is the mean rate from the first frame's time to the last's.
+    variable frame rate; then ``fps`` is the median rate (see the module docstring).
     """
     path = Path(path)
     with _open_input(path) as container:
@@ -185,15 +186,12 @@ def upright(pixels: np.ndarray, rotation: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(pixels, k)) if k else pixels
 
 
-def _decoded(container, stream, info: VideoInfo, grey: bool) -> Iterator[np.ndarray]:
-    """Every frame as shown: upright, and on a constant-rate grid for a variable-rate file."""
-    fmt = "gray" if grey else "rgb24"
-
-    def shown(frame: av.VideoFrame) -> np.ndarray:
-        return upright(frame.to_ndarray(format=fmt), info.rotation)
-
+def _on_grid(container, stream, info: VideoInfo) -> Iterator[av.VideoFrame]:
+    """The decoded frames in display order; for a variable-rate file, on the constant-rate grid
+    (each grid time takes the frame nearest to it, so frames repeat or drop). Not converted
+    to arrays: the caller converts only the frames it keeps."""
     if not info.variable_rate:
-        yield from (shown(f) for f in container.decode(stream))
+        yield from container.decode(stream)
         return
     grid = info.start_time + np.arange(info.n_frames) / info.fps  # (n_frames,) seconds
     i, previous, t_prev = 0, None, info.start_time
@@ -201,11 +199,11 @@ def _decoded(container, stream, info: VideoInfo, grey: bool) -> Iterator[np.ndar
         t = float(frame.time) if frame.time is not None else t_prev + 1 / info.fps
         if previous is not None:
             while i < len(grid) and grid[i] < (t_prev + t) / 2:  # nearer the previous frame
-                yield shown(previous)
+                yield previous
                 i += 1
         previous, t_prev = frame, t
     while previous is not None and i < len(grid):
-        yield shown(previous)
+        yield previous
         i += 1
 
 
@@ -228,11 +226,11 @@ def iter_frames(
     info = info or probe_video(path)
     with _open_input(path) as container:
         stream = _video_stream(container, path)
-        for index, frame in enumerate(_decoded(container, stream, info, grey)):
+        for index, frame in enumerate(_on_grid(container, stream, info)):
             if stop is not None and index >= stop:
                 break
             if index >= start and (index - start) % step == 0:
-                yield index, frame
+                yield index, upright(frame.to_ndarray(format="gray" if grey else "rgb24"), info.rotation)
 
 
 def audio_seconds(path: str | Path) -> float | None:

@@ -227,6 +227,7 @@ def checkpoint_config(folder: str | Path) -> MicroEmoConfig:
 
 def load_trainable(folder: str | Path) -> dict[str, Tensor]:
     """A checkpoint's trainable tensors (float32), after checking every file's checksum."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     folder = Path(folder)
@@ -249,7 +250,7 @@ def load_trainable(folder: str | Path) -> dict[str, Tensor]:
             raise ValueError(f"{path}: checksum mismatch (sha256 {actual[:12]}..., expected {expected[:12]}...)")
     try:
         return {k: v.float() for k, v in load_file(tensors).items()}
-    except Exception as err:  # safetensors raises its own error type for a header that does not parse
+    except SafetensorError as err:  # a header that does not parse
         raise ValueError(f"{tensors}: not a readable safetensors file ({err})") from None
 
 

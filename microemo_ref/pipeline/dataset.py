@@ -23,7 +23,7 @@ import torch
 from microemo_ref.audio.features import span_summary
 from microemo_ref.face.spotting import SpottedEvent
 from microemo_ref.io.clip import Utterance, atomic_path, load_clip
-from microemo_ref.io.files import check_truth, files_under, read_json
+from microemo_ref.io.files import files_under, truth_beside
 from microemo_ref.model.encoder import EncoderInputs
 from microemo_ref.model.visual_encoder import VisualEncoderConfig
 from microemo_ref.pipeline.cues import Readout, cue_text
@@ -90,8 +90,7 @@ def event_from_json(d: dict) -> SpottedEvent:
 def cache_example(video: str | Path, cfg: VisualEncoderConfig = VisualEncoderConfig()) -> Path:
     """Measure one clip and write ``NAME.evidence.npz`` beside it (atomically); return its path."""
     video = Path(video)
-    side = video.with_suffix(".json")
-    truth = check_truth(read_json(side, "ground truth"), side, "emer") if side.is_file() else None  # before measuring
+    truth = truth_beside(video, "emer")  # before measuring: a malformed one fails at once
     clip = load_clip(video)
     ev = gather_evidence(clip, cfg)
     meta = {"version": VERSION, "name": video.stem, "duration": clip.duration, "fps": clip.fps,
