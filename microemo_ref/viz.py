@@ -22,7 +22,7 @@ EMOTION_COLOURS: dict[str, str] = {
 
 def frame_strip(ax: plt.Axes, frames: np.ndarray, indices: Sequence[int], fps: float) -> None:
     """Draw ``frames[indices]`` side by side on one axis, each labelled with its time."""
-    tiles = [frames[i] for i in indices]
+    tiles = list(frames[list(indices)])  # one pass over a streamed clip's file
     ax.imshow(np.concatenate(tiles, axis=1))
     w = frames.shape[2]
     for k, i in enumerate(indices):

@@ -239,3 +239,21 @@ def test_the_end_of_a_held_smile_is_not_a_second_flash():
     assert len(micro) == 1 and abs(micro[0].apex - 40) <= 2 and {"nose", "mouth_corners"} <= set(micro[0].regions)
     no_comeback = spot_events(ev.signals, 25.0, cfg=replace(SpotConfig(), max_net=np.inf), head=ev.head)
     assert [abs(e.apex - 50) <= 2 for e in no_comeback if e.type == "micro"] == [False, True]
+
+
+def test_rest_shape_in_blocks_is_the_all_pairs_densest_point(monkeypatch) -> None:
+    """The rest shape is the mean of the frames near the densest frame; computed a block of rows
+    at a time (bounded memory on long clips), it is exactly the all-pairs answer."""
+    from microemo_ref.face import spotting
+
+    rng = np.random.default_rng(0)
+    points = np.cumsum(rng.normal(size=(400, 5, 2)), axis=0) * 0.1  # (T, n, 2) a wandering region
+    points[150:260] = points[150] + rng.normal(scale=0.01, size=(110, 5, 2))  # a long still stretch: the rest
+    valid = rng.random(400) > 0.1
+    x = points[valid].reshape(int(valid.sum()), -1)
+    radius = 2.0 * max(1.4826 * float(np.median(np.abs(np.diff(x, axis=0)))) * np.sqrt(5), 1e-3)
+    near = np.sqrt(((x[:, None, :] - x[None, :, :]) ** 2).mean(axis=-1) * 2) < radius  # (T, T) all pairs
+    by_hand = x[near[int(np.argmax(near.sum(axis=1)))]].mean(axis=0).reshape(5, 2)
+    monkeypatch.setattr(spotting, "REST_BLOCK_BYTES", 3000)  # a few rows per block
+    np.testing.assert_array_equal(spotting.rest_shape(points, valid), by_hand)
+    np.testing.assert_allclose(by_hand, points[150], atol=0.1)  # the still stretch, not the wandering

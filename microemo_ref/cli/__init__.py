@@ -163,6 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--anchor", action="store_true",
                    help="our addition: word-anchor losses beside the token heads (a flash span's projected token "
                         "points to the LLM's embedding of the flash's emotion words)")
+    p.add_argument("--content-weight", type=float, default=1.0,
+                   help="our addition: answer tokens in an emotion, face-movement or number word weigh this much "
+                        "in the answer loss (1: the plain loss)")
     p.add_argument("--init", help="start from this checkpoint folder's trainable weights")
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("info", help="summary of a clip (video + audio + subtitles)")

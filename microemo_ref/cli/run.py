@@ -22,7 +22,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from microemo_ref.viz import tour_figure
 
     video = Path(args.video) if args.video else DATA_SAMPLES / f"{DEMO_SAMPLE}.mp4"
-    clip = load_clip(video)
+    clip = load_clip(video, stream=True)
     truth = truth_beside(video, "emer")
     print(f"MicroEmo reference demo: {video.name}")
     print(f"  {clip.n_frames} frames at {clip.fps:g} fps ({clip.duration:.1f} s), {clip.size[1]}x{clip.size[0]} px, "
@@ -146,7 +146,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                       emer_epochs=args.emer_epochs, batch=args.batch, lr=args.lr, seed=args.seed, limit=args.limit,
                       concealed_repeat=args.concealed_repeat, accelerate=args.accelerate,
                       token_epochs=args.token_epochs, token_weight=args.token_weight, init=args.init,
-                      anchor=args.anchor, balance=args.balance)
+                      anchor=args.anchor, balance=args.balance, content_weight=args.content_weight)
     if args.readout and args.no_cue_text:
         raise ValueError("--readout writes into the cue line, which --no-cue-text leaves out: choose one")
     model_cfg = MicroEmoConfig(llm=args.llm, readout=args.readout, cue_text=not args.no_cue_text)

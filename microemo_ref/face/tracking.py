@@ -101,7 +101,7 @@ def track_face(frames: Iterable[np.ndarray], fps: float, *, max_gap: int = 5,
             points.append(pts if pts is not None else np.full((N_LANDMARKS, 3), np.nan, np.float32))
     if not points:
         raise NoFaceError(f"{source}: no frames to track")
-    landmarks = np.stack(points).astype(np.float32)         # (T, 478, 3): x, y, z
+    landmarks = np.stack(points).astype(np.float32, copy=False)   # (T, 478, 3): x, y, z
     detected = ~np.isnan(landmarks[:, 0, 0])
     if not detected.any():
         raise NoFaceError(f"{source}: no face found in any of {len(points)} frames")

@@ -9,9 +9,11 @@ a container format, a codec or a subtitle syntax.  This module holds:
   it is about, so a failure in a batch of hundreds of clips says which one to look at;
 * `Utterance`, one timed piece of speech (from subtitles, a voice-activity detector, or the
   sample generator);
-* `Clip`, the in-memory record (frames ``(T, H, W, 3)`` uint8 RGB, mono float32 audio);
+* `Clip`, the record (frames ``(T, H, W, 3)`` uint8 RGB, in memory or decoded on demand from
+  the file, mono float32 audio);
 * `load_clip`, which finds the side files (``.srt``/``.vtt`` subtitles, ``.wav`` audio),
-  decodes everything and checks that the pieces agree;
+  decodes the audio, and the frames too unless asked to stream them
+  (:class:`~microemo_ref.io.frames.VideoFrames`), and checks that the pieces agree;
 * `atomic_path`, the write-then-rename helper shared by the writers of this package.
 
 Reading and writing of the media themselves live in `microemo_ref.io.video` and
@@ -92,8 +94,9 @@ class Clip:
 
     Attributes
     ----------
-    frames : np.ndarray
-        ``(T, H, W, 3)`` uint8 RGB.
+    frames : np.ndarray or VideoFrames
+        ``(T, H, W, 3)`` uint8 RGB: an array, or a :class:`~microemo_ref.io.frames.VideoFrames`
+        that decodes them from the file when read (``load_clip(..., stream=True)``).
     fps : float
         Frames per second; frame ``t`` is shown at ``t / fps`` seconds.
     audio : np.ndarray or None
@@ -106,7 +109,7 @@ class Clip:
         Audio samples per second.
     """
 
-    frames: np.ndarray
+    frames: np.ndarray  # or VideoFrames (same shape, dtype and indexing; decoded on demand)
     fps: float
     audio: np.ndarray | None
     utterances: list[Utterance]
@@ -115,8 +118,10 @@ class Clip:
 
     def __post_init__(self) -> None:
         where = self.path if self.path is not None else "<in-memory clip>"
+        from microemo_ref.io.frames import VideoFrames  # here: frames imports video, which imports this module
+
         frames = self.frames
-        if not isinstance(frames, np.ndarray) or frames.dtype != np.uint8:
+        if not isinstance(frames, VideoFrames) and (not isinstance(frames, np.ndarray) or frames.dtype != np.uint8):
             raise ClipError(f"{where}: frames must be a uint8 numpy array")
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] == 0:
             raise ClipError(f"{where}: frames must have shape (T>0, H, W, 3), got {frames.shape}")
@@ -154,6 +159,7 @@ def load_clip(
     subtitles: str | Path | None | Literal["auto"] = "auto",
     audio: str | Path | None | Literal["auto"] = "auto",
     max_frames: int | None = None,
+    stream: bool = False,
 ) -> Clip:
     """Read a video file and its side files into a `Clip`.
 
@@ -169,6 +175,11 @@ def load_clip(
         None with a warning.  A path: that file (a ``.wav`` or any media file).  None: silent.
     max_frames
         Keep only the first `max_frames` frames; audio and utterances are cut to match.
+    stream
+        Leave the frames in the file: ``clip.frames`` is a
+        :class:`~microemo_ref.io.frames.VideoFrames`, decoded pass by pass when read, so memory
+        does not grow with the clip's length (what the command line and the pipeline use).
+        Otherwise they are decoded into one array (short clips, notebooks).
 
     Returns
     -------
@@ -182,6 +193,7 @@ def load_clip(
         do not fit the clip; the message names the offending file.
     """
     # Imported here: video and subtitles import ClipError and Utterance from this module.
+    from microemo_ref.io.frames import VideoFrames
     from microemo_ref.io.subtitles import load_subtitles, validate_utterances
     from microemo_ref.io.video import iter_frames, probe_video, read_audio
 
@@ -189,9 +201,12 @@ def load_clip(
         raise ValueError(f"max_frames must be >= 1, got {max_frames}")
     path = Path(path)
     info = probe_video(path)
-    frames = np.stack([frame for _, frame in iter_frames(path, stop=max_frames, info=info)])
+    if stream:
+        frames = VideoFrames(path, info, stop=max_frames)
+    else:
+        frames = np.stack([frame for _, frame in iter_frames(path, stop=max_frames, info=info)])
     duration = frames.shape[0] / info.fps
-    if frames.shape[0] < min(info.n_frames, max_frames or info.n_frames):
+    if not stream and frames.shape[0] < min(info.n_frames, max_frames or info.n_frames):
         message = f"the container lists {info.n_frames} frames, only {frames.shape[0]} decode"
         warnings.warn(f"{path}: {message}; using those", stacklevel=2)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -29,6 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from microemo_ref.model.bridge import Assembled, Bridge, BridgeConfig, answer_loss, assemble, user_text
+from microemo_ref.model.content_weight import content_weights, weighted_answer_loss
 from microemo_ref.model.encoder import EncoderConfig, EncoderInputs, EncoderOutput, MicroEmoEncoder
 from microemo_ref.model.llm import LLM
 from microemo_ref.model.lora import add_lora, lora_state
@@ -139,16 +141,25 @@ class MicroEmo(nn.Module):
         return self.tokenizer.decode(ids[0], skip_special_tokens=True).strip(), out, a
 
     def forward(self, batch: list[tuple[EncoderInputs, list[str], str | None, str]],
-                return_encoded: bool = False) -> Tensor | tuple[Tensor, list[EncoderOutput]]:
+                return_encoded: bool = False,
+                content: tuple[re.Pattern, float] | None = None) -> Tensor | tuple[Tensor, list[EncoderOutput]]:
         """Training loss of a batch of (inputs, subtitle lines, cue line or None, target answer);
         with ``return_encoded``, also each example's encoder output (for the token heads' loss).
+        With ``content`` = (pattern, c), answer tokens in a content word weigh c
+        (:mod:`microemo_ref.model.content_weight`, our addition).
 
         A ``forward`` (rather than a loop calling :meth:`prompt`) so that a DistributedDataParallel
         wrapper, as ``accelerate launch`` makes on several GPUs, sees the call and syncs gradients.
         """
         device = self.llm.get_input_embeddings().weight.device
         made = [self.prompt(x.to(device), subtitles, cues, answer) for x, subtitles, cues, answer in batch]
-        loss = answer_loss(self.llm, [a for a, _ in made])
+        assembled = [a for a, _ in made]
+        if content is None or content[1] == 1.0:
+            loss = answer_loss(self.llm, assembled)
+        else:
+            pattern, c = content
+            loss = weighted_answer_loss(self.llm, assembled,
+                                        [content_weights(self.tokenizer, a, pattern, c) for a in assembled])
         return (loss, [out for _, out in made]) if return_encoded else loss
 
     def cue_readout(self) -> Callable[[np.ndarray], str] | None:

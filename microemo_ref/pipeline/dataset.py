@@ -91,7 +91,7 @@ def cache_example(video: str | Path, cfg: VisualEncoderConfig = VisualEncoderCon
     """Measure one clip and write ``NAME.evidence.npz`` beside it (atomically); return its path."""
     video = Path(video)
     truth = truth_beside(video, "emer")  # before measuring: a malformed one fails at once
-    clip = load_clip(video)
+    clip = load_clip(video, stream=True)
     ev = gather_evidence(clip, cfg)
     meta = {"version": VERSION, "name": video.stem, "duration": clip.duration, "fps": clip.fps,
             "utterances": [[u.start, u.end, u.text, u.source] for u in ev.segmentation.utterances],

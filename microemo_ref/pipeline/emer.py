@@ -101,7 +101,7 @@ def run_emer(video: str | Path, model: MicroEmo, *, subtitles: str | Path | None
     returns the model's explanation as it is (the unsupported sentences are still listed)."""
     clock = {}
     t = time.perf_counter()
-    clip = load_clip(video, subtitles=subtitles)
+    clip = load_clip(video, subtitles=subtitles, stream=True)
     check_long_enough(video, clip.duration)
     evidence = gather_evidence(clip, model.cfg.encoder.visual)
     x = encoder_inputs(evidence, model.cfg.encoder.visual)

@@ -24,6 +24,7 @@ from microemo_ref.face.head_pose import TURN_DEG
 from microemo_ref.face.landmarks import NoFaceError
 from microemo_ref.face.local_branch import LocalEvidence, extract_local_frames, speaking_frames
 from microemo_ref.io.clip import Clip
+from microemo_ref.io.frames import VideoFrames
 from microemo_ref.model.encoder import EncoderInputs
 from microemo_ref.model.frame_encoder import frames_to_tensor
 from microemo_ref.model.visual_encoder import VisualEncoderConfig, sample_frames
@@ -94,10 +95,18 @@ def local_notes(local: LocalEvidence, source: str | Path) -> list[str]:
     return notes
 
 
+def sampled_images(frames: np.ndarray | VideoFrames, index: np.ndarray, size: int) -> torch.Tensor:
+    """(T, 3, size, size) float images of the sampled frames; a streamed clip's frames are
+    resized one by one as they are decoded, so no full-size frame stack is ever built."""
+    if isinstance(frames, VideoFrames):
+        return torch.cat(frames.resized(index, lambda frame: frames_to_tensor(frame[None], size)))
+    return frames_to_tensor(frames[index], size)
+
+
 def encoder_inputs(ev: Evidence, cfg: VisualEncoderConfig = VisualEncoderConfig()) -> EncoderInputs:
     """The tensors of one clip for :class:`~microemo_ref.model.encoder.MicroEmoEncoder`."""
     clip = ev.clip
-    images = frames_to_tensor(clip.frames[ev.frame_index], cfg.frame.image_size)  # (T, 3, H, W)
+    images = sampled_images(clip.frames, ev.frame_index, cfg.frame.image_size)  # (T, 3, H, W)
     x = EncoderInputs(duration=clip.duration, images=images,
                       frame_times=torch.from_numpy(ev.frame_index / clip.fps).float(),
                       utterances=ev.segmentation.spans())
@@ -112,4 +121,5 @@ def encoder_inputs(ev: Evidence, cfg: VisualEncoderConfig = VisualEncoderConfig(
     return x
 
 
-__all__ = ["MIN_FACE_PX", "MIN_MICRO_FPS", "Evidence", "encoder_inputs", "gather_evidence", "local_notes"]
+__all__ = ["MIN_FACE_PX", "MIN_MICRO_FPS", "Evidence", "encoder_inputs", "gather_evidence", "local_notes",
+           "sampled_images"]

@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass
@@ -39,6 +40,7 @@ import numpy as np
 import torch
 
 from microemo_ref.model.llm import load_llm
+from microemo_ref.model.content_weight import content_pattern
 from microemo_ref.model.microemo import MicroEmo, MicroEmoConfig, load_weights, save_checkpoint
 from microemo_ref.model.token_heads import SpanTargets, TokenHeads, span_targets
 from microemo_ref.model.word_anchor import Anchors
@@ -65,6 +67,18 @@ class TrainConfig:
     token_weight: float = 0.0  # the token heads' loss kept beside the answer loss in the LLM stages, this much
     init: str | None = None  # a checkpoint folder whose trainable weights start the run
     anchor: bool = False  # add the word-anchor losses (model.word_anchor) to the token heads' loss
+    content_weight: float = 1.0  # LLM stages: answer tokens in an emotion, face-movement or number word weigh this much
+
+
+def content_words() -> frozenset[str]:
+    """The words whose answer tokens ``content_weight`` weighs: every emotion word of the lexicon
+    and every word of the generator's face-cue descriptions ("brows", "wrinkled", ...) but
+    "a", "of", "with" and "the"; numbers are matched besides (:mod:`microemo_ref.model.content_weight`)."""
+    from microemo_ref.lexicon import WORD_TO_HEAD
+    from microemo_ref.samples.expressions import CUE_WORDS
+
+    face = {w for phrase in CUE_WORDS.values() for w in re.findall(r"[a-z-]+", phrase)} - {"a", "of", "with", "the"}
+    return frozenset(WORD_TO_HEAD) | face
 
 
 def face_line(cues: str) -> str:
@@ -300,6 +314,7 @@ def train(cfg: TrainConfig, model_cfg: MicroEmoConfig = MicroEmoConfig(), *, llm
         scheduler.load_state_dict(state["scheduler"])
         history, start_epoch = state["history"], state["epoch"]
         progress(f"resuming after epoch {start_epoch} of {sum(n for _, n in stages)}")
+    content = (content_pattern(content_words()), cfg.content_weight) if cfg.content_weight != 1.0 else None
     core = model
     if accelerator:  # the scheduler stays on the plain optimiser: one step per optimiser step
         model, optimiser = accelerator.prepare(model, optimiser)
@@ -314,12 +329,12 @@ def train(cfg: TrainConfig, model_cfg: MicroEmoConfig = MicroEmoConfig(), *, llm
         for batch in bar:
             items = [(ex.inputs, ex.subtitles, cues, answer) for ex, cues, answer in batch]
             if cfg.token_weight:
-                answer_part, encoded = model(items, return_encoded=True)
+                answer_part, encoded = model(items, return_encoded=True, content=content)
                 token_part = token_loss(core, heads, anchors, [ex for ex, _, _ in batch], encoded)
                 loss = answer_part + cfg.token_weight * token_part
                 token_losses.append(float(token_part.detach()))
             else:
-                loss = answer_part = model(items)
+                loss = answer_part = model(items, content=content)
             optimiser.zero_grad()
             if accelerator:
                 accelerator.backward(loss)
@@ -351,5 +366,5 @@ def train(cfg: TrainConfig, model_cfg: MicroEmoConfig = MicroEmoConfig(), *, llm
     return folder
 
 
-__all__ = ["TrainConfig", "align_tokens", "anchors_for", "clip_losses", "face_line", "hidden_emotion", "labels_line", "stage_examples", "token_heads_for", "token_loss",
+__all__ = ["TrainConfig", "align_tokens", "anchors_for", "clip_losses", "content_words", "face_line", "hidden_emotion", "labels_line", "stage_examples", "token_heads_for", "token_loss",
            "train"]

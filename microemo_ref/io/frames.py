@@ -1,0 +1,101 @@
+"""A video file's frames as a lazy array: decoded when read, never all held at once.
+
+A 10-minute 1080p clip is 15 000 frames of 6.2 MB, 93 GB as one uint8 array; even 3 minutes
+at 384 px is 4 GB. The pipeline needs the frames only in passes (FaceMesh, optical flow and
+the hand finder each read them in order, one at a time) and a few sampled ones for the frame
+encoder, downscaled at once. `VideoFrames` gives it exactly that, with the look of the
+``(T, H, W, 3)`` uint8 array that a `~microemo_ref.io.clip.Clip` holds for a short clip:
+
+* ``len(frames)``, ``frames.shape``, ``frames.dtype``, ``frames.ndim``;
+* ``for frame in frames``: one decoding pass, one frame in memory;
+* ``frames[t]``, ``frames[a:b]``, ``frames[[t1, t2, ...]]``: one pass that keeps only those;
+* :meth:`VideoFrames.resized`: the given frames, each resized as soon as it is decoded.
+
+Every pass decodes from the first frame (exact, no keyframe seeking; see
+:func:`~microemo_ref.io.video.iter_frames`). The length is the container's frame count
+(`VideoInfo.n_frames`); a pass yields exactly that many frames: if the decoder gives out
+early, the last decoded frame is repeated to the end (with a warning, once), so the frame
+count, the time axis and every per-frame array of the pipeline agree.
+"""
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from microemo_ref.io.video import VideoInfo, iter_frames, probe_video
+
+
+class VideoFrames:
+    """The frames of ``path`` (RGB uint8, upright, on the constant-rate grid), decoded on demand."""
+
+    def __init__(self, path: str | Path, info: VideoInfo | None = None, stop: int | None = None) -> None:
+        self.path = Path(path)
+        self.info = info or probe_video(self.path)
+        self._n = self.info.n_frames if stop is None else min(stop, self.info.n_frames)
+        self._warned = False
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        """``(T, H, W, 3)``, as the array would have."""
+        return self._n, self.info.height, self.info.width, 3
+
+    dtype = np.dtype(np.uint8)
+    ndim = 4
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __repr__(self) -> str:
+        return f"VideoFrames({str(self.path)!r}, shape={self.shape})"
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return (frame for _, frame in self._pass(lambda t: True))
+
+    def _pass(self, keep: Callable[[int], bool]) -> Iterator[tuple[int, np.ndarray]]:
+        """(t, frame) for every t < len(self) with ``keep(t)``, in order, from one decoding pass."""
+        last, t = None, -1
+        for t, frame in iter_frames(self.path, stop=self._n, info=self.info):
+            last = frame
+            if keep(t):
+                yield t, frame
+        if t + 1 < self._n and last is not None:
+            if not self._warned:
+                warnings.warn(f"{self.path}: the container lists {self._n} frames, only {t + 1} decode; "
+                              "the last one is repeated to the end", stacklevel=3)
+                self._warned = True
+            for t in range(t + 1, self._n):
+                if keep(t):
+                    yield t, last
+
+    def _indices(self, key) -> np.ndarray:
+        """The frame numbers a numpy-style index selects, checked against the length."""
+        index = np.arange(self._n)[key]  # slices, ints, int arrays, negative numbers as numpy reads them
+        return np.atleast_1d(index)
+
+    def __getitem__(self, key) -> np.ndarray:
+        index = self._indices(key)
+        wanted = set(index.tolist())
+        got = dict(self._pass(wanted.__contains__))
+        if not got and index.size == 0:
+            return np.zeros((0, *self.shape[1:]), np.uint8)
+        out = np.stack([got[int(t)] for t in index])  # (N, H, W, 3); a repeated index repeats the frame
+        return out[0] if np.ndim(np.arange(self._n)[key]) == 0 else out
+
+    def resized(self, index: np.ndarray, resize: Callable[[np.ndarray], object]) -> list:
+        """``[resize(frame_t) for t in index]``, each frame resized as soon as it is decoded
+        (so only one full-size frame is ever held)."""
+        index = self._indices(index)
+        wanted = set(index.tolist())
+        got = {t: resize(frame) for t, frame in self._pass(wanted.__contains__)}
+        return [got[int(t)] for t in index]
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        """All frames as one array (what a short clip is; a long one should not be)."""
+        out = np.stack(list(self))
+        return out if dtype is None else out.astype(dtype)
+
+
+__all__ = ["VideoFrames"]

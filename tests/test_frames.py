@@ -1,0 +1,75 @@
+"""Streamed frames (io.frames.VideoFrames): the same frames as the in-memory clip, read pass by
+pass, and the same evidence from them."""
+from __future__ import annotations
+
+import warnings
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from microemo_ref.config import DATA_SAMPLES
+from microemo_ref.face.local_branch import extract_local_frames
+from microemo_ref.io.clip import load_clip
+from microemo_ref.io.frames import VideoFrames
+from microemo_ref.model.frame_encoder import frames_to_tensor
+from microemo_ref.pipeline.evidence import encoder_inputs, gather_evidence, sampled_images
+
+VIDEO = DATA_SAMPLES / "concealed_astronaut_s0002.mp4"
+
+
+@pytest.fixture(scope="module")
+def both():
+    return load_clip(VIDEO, max_frames=40), load_clip(VIDEO, max_frames=40, stream=True)
+
+
+def test_streamed_frames_look_like_the_array(both) -> None:
+    memory, streamed = both
+    frames = streamed.frames
+    assert isinstance(frames, VideoFrames) and not isinstance(memory.frames, VideoFrames)
+    assert frames.shape == memory.frames.shape and len(frames) == 40 and frames.dtype == np.uint8
+    assert streamed.duration == memory.duration and streamed.size == memory.size
+    assert np.array_equal(np.asarray(frames), memory.frames)
+    assert np.array_equal(frames[7], memory.frames[7]) and np.array_equal(frames[-1], memory.frames[-1])
+    assert np.array_equal(frames[3:9:2], memory.frames[3:9:2])
+    assert np.array_equal(frames[[30, 2, 2]], memory.frames[[30, 2, 2]])  # any order, repeats kept
+    assert frames[[]].shape == (0, *memory.frames.shape[1:])
+    with pytest.raises(IndexError):
+        frames[40]
+    small = frames.resized(np.array([0, 39]), lambda f: f[::4, ::4].copy())
+    assert [s.shape for s in small] == [(96, 96, 3)] * 2 and np.array_equal(small[1], memory.frames[39, ::4, ::4])
+
+
+def test_a_pass_that_decodes_short_repeats_the_last_frame_and_warns(both) -> None:
+    memory, streamed = both
+    listed = replace(streamed.frames.info, n_frames=streamed.frames.info.n_frames + 3)
+    frames = VideoFrames(VIDEO, listed)
+    with pytest.warns(UserWarning, match="only .* decode; the last one is repeated"):
+        tail = frames[-4:]
+    full = np.asarray(load_clip(VIDEO).frames[-1])
+    assert all(np.array_equal(f, full) for f in tail)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once per VideoFrames
+        assert len(list(frames)) == listed.n_frames
+
+
+def test_sampled_images_are_the_same_either_way(both) -> None:
+    memory, streamed = both
+    index = np.array([0, 5, 17, 39])
+    torch.testing.assert_close(sampled_images(streamed.frames, index, 112), frames_to_tensor(memory.frames[index], 112),
+                               atol=0, rtol=0)
+
+
+def test_evidence_of_a_streamed_clip_is_that_of_the_decoded_one(both) -> None:
+    memory, streamed = both
+    a, b = gather_evidence(memory), gather_evidence(streamed)
+    assert a.notes == b.notes and np.array_equal(a.frame_index, b.frame_index)
+    np.testing.assert_array_equal(a.local.track.landmarks, b.local.track.landmarks)
+    for region, signal in a.local.signals.items():
+        np.testing.assert_array_equal(signal.magnitude, b.local.signals[region].magnitude)
+    xa, xb = encoder_inputs(a), encoder_inputs(b)
+    torch.testing.assert_close(xa.images, xb.images, atol=0, rtol=0)
+    torch.testing.assert_close(xa.dynamics, xb.dynamics, atol=0, rtol=0)
+    direct = extract_local_frames(streamed.frames, streamed.fps)
+    assert [e.to_json(25) for e in direct.events] == [e.to_json(25) for e in extract_local_frames(memory.frames, 25).events]
