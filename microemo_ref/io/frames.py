@@ -70,24 +70,17 @@ class VideoFrames:
                 if keep(t):
                     yield t, last
 
-    def _indices(self, key) -> np.ndarray:
-        """The frame numbers a numpy-style index selects, checked against the length."""
-        index = np.arange(self._n)[key]  # slices, ints, int arrays, negative numbers as numpy reads them
-        return np.atleast_1d(index)
-
     def __getitem__(self, key) -> np.ndarray:
-        index = self._indices(key)
-        wanted = set(index.tolist())
-        got = dict(self._pass(wanted.__contains__))
-        if not got and index.size == 0:
+        picked = np.arange(self._n)[key]  # slices, ints, int arrays, negative numbers as numpy reads them
+        if picked.size == 0:
             return np.zeros((0, *self.shape[1:]), np.uint8)
-        out = np.stack([got[int(t)] for t in index])  # (N, H, W, 3); a repeated index repeats the frame
-        return out[0] if np.ndim(np.arange(self._n)[key]) == 0 else out
+        out = np.stack(self.resized(np.atleast_1d(picked), lambda frame: frame))  # (N, H, W, 3)
+        return out[0] if picked.ndim == 0 else out
 
     def resized(self, index: np.ndarray, resize: Callable[[np.ndarray], object]) -> list:
         """``[resize(frame_t) for t in index]``, each frame resized as soon as it is decoded
-        (so only one full-size frame is ever held)."""
-        index = self._indices(index)
+        (so only one full-size frame is ever held); a repeated index repeats the frame."""
+        index = np.atleast_1d(np.arange(self._n)[index])
         wanted = set(index.tolist())
         got = {t: resize(frame) for t, frame in self._pass(wanted.__contains__)}
         return [got[int(t)] for t in index]

@@ -157,8 +157,9 @@ def assemble(tokenizer, embedding: nn.Embedding, bridge: Bridge, user: str, visu
     return Assembled(torch.cat(pieces), torch.cat(labels), torch.cat(ids), parts)
 
 
-def answer_loss(model, batch: list[Assembled]) -> Tensor:
-    """Mean next-token cross-entropy over the answer tokens of a right-padded batch."""
+def padded(batch: list[Assembled]) -> tuple[Tensor, Tensor, Tensor]:
+    """A batch right-padded to its longest: embeds (B, L, W), labels (B, L) with IGNORE on the
+    padding, attention mask (B, L)."""
     length = max(len(a.labels) for a in batch)
     width = batch[0].embeds.shape[-1]
     device = batch[0].embeds.device
@@ -168,9 +169,15 @@ def answer_loss(model, batch: list[Assembled]) -> Tensor:
     for i, a in enumerate(batch):
         n = len(a.labels)
         embeds[i, :n], labels[i, :n], mask[i, :n] = a.embeds, a.labels, 1
+    return embeds, labels, mask
+
+
+def answer_loss(model, batch: list[Assembled]) -> Tensor:
+    """Mean next-token cross-entropy over the answer tokens of a right-padded batch."""
+    embeds, labels, mask = padded(batch)
     # transformers shifts the labels: position t predicts token t + 1
     return model(inputs_embeds=embeds, attention_mask=mask, labels=labels).loss
 
 
-__all__ = ["Assembled", "Bridge", "BridgeConfig", "IGNORE", "QUESTION", "SYSTEM", "answer_loss", "assemble",
+__all__ = ["Assembled", "Bridge", "BridgeConfig", "IGNORE", "QUESTION", "SYSTEM", "answer_loss", "assemble", "padded",
            "drop_times", "marker", "render", "span_heading", "user_text"]

@@ -31,7 +31,7 @@ from collections.abc import Iterable
 import torch
 from torch import Tensor
 
-from microemo_ref.model.bridge import IGNORE, Assembled
+from microemo_ref.model.bridge import IGNORE, Assembled, padded
 
 NUMBER = r"\d+(?:\.\d+)?"
 
@@ -73,16 +73,10 @@ def content_weights(tokenizer, a: Assembled, pattern: re.Pattern, weight: float)
 
 def weighted_answer_loss(model, batch: list[Assembled], weights: list[Tensor]) -> Tensor:
     """sum(w * CE) / sum(w) over the answer tokens of a right-padded batch (see the module docstring)."""
-    length = max(len(a.labels) for a in batch)
-    width = batch[0].embeds.shape[-1]
-    device = batch[0].embeds.device
-    embeds = torch.zeros(len(batch), length, width, device=device, dtype=batch[0].embeds.dtype)
-    labels = torch.full((len(batch), length), IGNORE, dtype=torch.long, device=device)
-    w = torch.zeros(len(batch), length, device=device)
-    mask = torch.zeros(len(batch), length, dtype=torch.long, device=device)
-    for i, (a, wi) in enumerate(zip(batch, weights)):
-        n = len(a.labels)
-        embeds[i, :n], labels[i, :n], w[i, :n], mask[i, :n] = a.embeds, a.labels, wi, 1
+    embeds, labels, mask = padded(batch)
+    w = torch.zeros(labels.shape, device=labels.device)  # (B, L), 0 on the padding
+    for i, wi in enumerate(weights):
+        w[i, :len(wi)] = wi
     logits = model(inputs_embeds=embeds, attention_mask=mask).logits.float()  # (B, L, V)
     # position t predicts token t + 1
     ce = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), labels[:, 1:],
