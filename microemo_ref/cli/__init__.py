@@ -53,7 +53,10 @@ def _whole(text: str, low: int, high: int) -> int:
 def _subtitle_options(p: argparse.ArgumentParser) -> None:
     group = p.add_mutually_exclusive_group()
     group.add_argument("--subtitles", help="an .srt or .vtt file (default: a side file with the video's name)")
-    group.add_argument("--no-subtitles", action="store_true", help="ignore subtitles; segment by voice activity")
+    group.add_argument("--no-subtitles", action="store_true",
+                       help="ignore subtitles; segment by voice activity, words by speech recognition")
+    p.add_argument("--no-asr", action="store_true",
+                   help="no speech recognition: utterances found by voice activity stay without words")
 
 
 def _model_options(p: argparse.ArgumentParser) -> None:

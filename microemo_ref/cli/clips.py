@@ -122,7 +122,7 @@ def cmd_utterances(args: argparse.Namespace) -> int:
     from microemo_ref.text.utterances import segment_video, transcript_lines
 
     subtitles = None if args.no_subtitles else (args.subtitles or "auto")
-    seg = segment_video(args.video, subtitles=subtitles)
+    seg = segment_video(args.video, subtitles=subtitles, recognise=not args.no_asr)
     n, has_audio = len(seg.utterances), seg.has_audio
     tokens = {"reference": token_budget(EncoderConfig(), n, has_audio=has_audio),
               "paper_scale": token_budget(EncoderConfig.paper(), n, has_audio=has_audio)}
@@ -134,7 +134,7 @@ def cmd_utterances(args: argparse.Namespace) -> int:
     for note in seg.notes:
         print(f"  note: {note}")
     for i, u in enumerate(seg.utterances, 1):
-        print(f"  {i:2d}. {u.start:6.2f} - {u.end:6.2f} s  {u.text or '(no words: voice activity)'}")
+        print(f"  {i:2d}. {u.start:6.2f} - {u.end:6.2f} s  [{u.source}] {u.text or '(no words)'}")
     lines = transcript_lines(seg.utterances)
     if lines:
         print("  as the prompt carries them:")

@@ -88,7 +88,8 @@ def cmd_emer(args: argparse.Namespace) -> int:
     t = time.perf_counter()
     model = load_model_from_args(args)
     load_s = time.perf_counter() - t
-    result = run_emer(args.video, model, subtitles=subtitles, grounding_guard=not args.no_guard)
+    result = run_emer(args.video, model, subtitles=subtitles, grounding_guard=not args.no_guard,
+                      recognise=not args.no_asr)
     result.seconds["load"] = round(load_s, 2)
     if args.json:
         print(json.dumps(result.to_json(), indent=1))

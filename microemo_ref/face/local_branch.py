@@ -95,7 +95,7 @@ def _speech(path: Path, n_frames: int, fps: float, utterances: list[Utterance] |
         return speaking_frames(utterances, n_frames, fps), "subtitles"
     from microemo_ref.text.utterances import segment_video
 
-    seg = segment_video(path)
+    seg = segment_video(path, recognise=False)  # only the times matter here
     return speaking_frames(seg.utterances, n_frames, fps), seg.source
 
 

@@ -55,7 +55,8 @@ class Utterance:
     text : str
         The words; may be ``""`` for speech found by a voice-activity detector.
     source : str
-        Where it came from: ``"subtitles"``, ``"vad"`` or ``"generated"``.
+        Where it came from: ``"subtitles"``, ``"vad"`` (voice activity, no words), ``"asr"``
+        (voice activity, words from speech recognition) or ``"generated"``.
     """
 
     start: float

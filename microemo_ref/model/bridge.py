@@ -17,6 +17,9 @@ state?". Ours (**our choice** of wording and order, inside the LLM's own chat te
                From what clues can we infer the person's emotional state?
     assistant: <explanation> Emotions: a, b, c.
 
+Words that a speech recogniser heard (a clip without subtitles) are headed "Speech recognised
+from the audio (words may be wrong):" instead of "Subtitles:".
+
 Each utterance's tokens are wrapped in text naming its time span (MicroEmo: "each utterance
 wrapped in text that names its time span"), so the LLM can tie a cue to the moment.
 
@@ -34,6 +37,7 @@ import torch
 from torch import Tensor, nn
 
 from microemo_ref.model.utterance_qformer import Span, SpanTokens
+from microemo_ref.text.utterances import RECOGNISED_HEADING
 
 IGNORE = -100  # label of positions that carry no loss (transformers' convention)
 SYSTEM = "You explain a person's emotions in a video from face, voice and words."
@@ -78,8 +82,11 @@ def user_text(visual_spans: list[Span], audio_spans: list[Span] | None, subtitle
         lines.append(f"{span_heading(audio_spans[a], times)} audio {marker('audio', a)}")
     if cues:
         lines.append(f"Measured {cues}")
-    lines.append("Subtitles:" if subtitles else "Subtitles: none.")  # TimeChat: "s - e seconds, text"
-    lines += subtitles
+    if subtitles and subtitles[0] == RECOGNISED_HEADING:  # words from speech recognition
+        lines += subtitles
+    else:
+        lines.append("Subtitles:" if subtitles else "Subtitles: none.")  # TimeChat: "s - e seconds, text"
+        lines += subtitles
     lines.append(QUESTION)
     return "\n".join(lines)
 

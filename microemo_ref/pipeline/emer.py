@@ -96,14 +96,15 @@ def check_long_enough(video: str | Path, duration: float) -> None:
 
 
 def run_emer(video: str | Path, model: MicroEmo, *, subtitles: str | Path | None | str = "auto",
-             max_new_tokens: int = 224, grounding_guard: bool = True) -> EmerResult:
+             max_new_tokens: int = 224, grounding_guard: bool = True, recognise: bool = True) -> EmerResult:
     """Run the whole pipeline on one clip (see the module docstring); ``grounding_guard=False``
-    returns the model's explanation as it is (the unsupported sentences are still listed)."""
+    returns the model's explanation as it is (the unsupported sentences are still listed);
+    ``recognise=False`` leaves a clip without subtitles without words (no speech recognition)."""
     clock = {}
     t = time.perf_counter()
     clip = load_clip(video, subtitles=subtitles, stream=True)
     check_long_enough(video, clip.duration)
-    evidence = gather_evidence(clip, model.cfg.encoder.visual)
+    evidence = gather_evidence(clip, model.cfg.encoder.visual, recognise=recognise)
     x = encoder_inputs(evidence, model.cfg.encoder.visual)
     lines, cues = describe(evidence, None if x.dynamics is None else x.dynamics.numpy(), model.cue_readout())
     clock["measure"] = time.perf_counter() - t

@@ -42,9 +42,10 @@ class Evidence:
 
 
 def gather_evidence(clip: Clip, cfg: VisualEncoderConfig = VisualEncoderConfig(), *,
-                    use_subtitles: bool = True, local: bool = True) -> Evidence:
-    """Segment, sample frames, run the local branch (``local=False`` skips it) and audio features."""
-    seg = segment_clip(clip, use_subtitles=use_subtitles)
+                    use_subtitles: bool = True, local: bool = True, recognise: bool = True) -> Evidence:
+    """Segment, sample frames, run the local branch (``local=False`` skips it) and audio features
+    (``recognise=False``: no speech recognition where there are no subtitles)."""
+    seg = segment_clip(clip, use_subtitles=use_subtitles, recognise=recognise)
     notes = list(seg.notes)
     index, _ = sample_frames(clip.n_frames, clip.fps, cfg.sample_fps, cfg.time.max_frames)
     evidence_local = None
