@@ -199,7 +199,7 @@ def test_default_type_for_files_without_a_type_column(tmp_path):
     ("clip,onset,apex,offset,type\na,-1,2,3,micro\n", "onset"),             # negative frame
     ("clip,onset,apex,offset,type\na,5,2,9,micro\n", "onset <= apex"),      # onset > apex
     ("clip,onset,apex,offset,type\na,1,9,5,micro\n", "apex <= offset"),     # apex > offset
-    ("clip,onset,apex,offset,type\na,1,2,0,micro\n", "offset 0"),           # CAS(ME)^2: no offset
+    ("clip,onset,apex,offset,type\na,1,0,0,micro\n", "offset 0 (missing)"),           # CAS(ME)^2: no offset
     ("clip,onset,apex,offset,type\na,1,2,3,blink\n", "blink"),              # unknown type
     ("clip,onset,apex,offset,type\n,1,2,3,micro\n", "clip"),                # empty clip name
     ("", "empty"),

@@ -59,6 +59,13 @@ def _subtitle_options(p: argparse.ArgumentParser) -> None:
                    help="no speech recognition: utterances found by voice activity stay without words")
 
 
+def _label_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--labels", help="a real dataset's label file (EMER v1, EMER v2 or MER open-vocabulary CSV, "
+                                    "told apart by its header) instead of a folder of generated clips")
+    p.add_argument("--videos", help="with --labels: the folder holding the videos, found by name")
+    p.add_argument("--cache", help="with --labels: where the measured clips go (default .cache/labelled/NAME)")
+
+
 def _model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", help="a checkpoint folder (default: the shipped one of --path)")
     p.add_argument("--path", choices=["cues", "tokens"], default="cues",
@@ -91,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_spot)
     p = sub.add_parser("spot-eval", help="score spotting on every clip with ground truth under DIR (MEGC protocol)")
     p.add_argument("dir")
-    p.add_argument("--annotations", help="a CASME-style annotation table (CSV/TSV) instead of generated JSON")
+    p.add_argument("--annotations", help="an annotation sheet exported to CSV/TSV (CASME II, CAS(ME)^2, SAMM, SAMM Long "
+                                          "Videos, told apart by its layout; or any table naming clip, onset, apex, offset)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_spot_eval)
     p = sub.add_parser("utterances", help="utterance segments (subtitles or voice activity) and the token budget")
@@ -107,14 +115,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep sentences that claim what the evidence lacks (they are still listed)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_emer)
-    p = sub.add_parser("evaluate", help="score MicroEmo on every clip with ground truth under DIR")
-    p.add_argument("dir")
+    p = sub.add_parser("evaluate", help="score MicroEmo on every clip with ground truth under DIR (or of --labels)")
+    p.add_argument("dir", nargs="?")
+    _label_options(p)
     _model_options(p)
     p.add_argument("--limit", type=count, help="only the first N clips")
     p.add_argument("--judge", default="unavailable",
                    help="LLM judge: 'unavailable' (default), 'replay:FILE', or an OpenAI-compatible base URL")
     p.add_argument("--judge-model", default="judge", help="model name sent to an HTTP judge")
     p.add_argument("--scenario", nargs="+", help="only clips of these scenarios (e.g. concealed)")
+    p.add_argument("--grouping", nargs="+", metavar="WHEEL",
+                   help="score OV labels with these emotion-wheel CSVs (MERTools' layout: level1,level2,level3) "
+                        "instead of our lexicon; several wheels are averaged, as MERTools does")
+    p.add_argument("--synonyms", help="with --grouping: a synonym CSV (word_runK,synonym_runK column pairs)")
+    p.add_argument("--formats", help="with --grouping: a word-form CSV (name,format)")
+    p.add_argument("--level", default="level1", choices=["level1", "level2"], help="with --grouping: the wheel level")
     p.add_argument("--knockout", nargs="+", default=[], choices=["local_branch", "cue_text", "video", "audio"],
                    help="switch these parts of the trained model off at inference (reliance, not an ablation)")
     p.add_argument("--json", action="store_true")
@@ -136,11 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--finished-only", action="store_true", help="train nothing: summarise the finished runs, list the rest")
     p.add_argument("--llm", default="smollm2")
     p.set_defaults(func=cmd_ablate)
-    p = sub.add_parser("cache", help="measure every video under DIR once (evidence for training and evaluation)")
-    p.add_argument("dir")
+    p = sub.add_parser("cache", help="measure every video under DIR (or of --labels) once, for training and evaluation")
+    p.add_argument("dir", nargs="?")
+    _label_options(p)
     p.set_defaults(func=cmd_cache)
     p = sub.add_parser("train", help="train MicroEmo (two stages) on cached examples")
-    p.add_argument("--data", nargs="+", default=[".cache/train"])
+    p.add_argument("--data", nargs="+", help="cached clips (default .cache/train)")
+    _label_options(p)
     p.add_argument("--out", default=".cache/runs/default")
     p.add_argument("--align-epochs", type=int, default=1)
     p.add_argument("--emer-epochs", type=int, default=3)

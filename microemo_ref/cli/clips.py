@@ -65,7 +65,7 @@ def cmd_spot_eval(args: argparse.Namespace) -> int:
     clips = []
     for video in files_under(root, "*.mp4", "*.avi"):
         if table is not None:
-            key = next((k for k in (video.stem, str(video.relative_to(root).with_suffix(""))) if k in table), None)
+            key = next((k for k in (video.stem, video.relative_to(root).with_suffix("").as_posix()) if k in table), None)
             if key is None:
                 continue
             gt = [a.to_event() for a in table[key]]

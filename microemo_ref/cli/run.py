@@ -116,11 +116,46 @@ def print_removed(removed: list[dict], dropped: bool = True) -> None:
             print(f"      kept as: {p['repair']}")
 
 
+def labelled_cache(args: argparse.Namespace, folder: str | None, report=progress,
+                   failures: list | None = None) -> str | None:
+    """With ``--labels FILE --videos DIR``: measure the label file's clips (those not measured
+    yet) and return their cache folder, printing each row whose video is missing; else None.
+    Exactly one of ``folder`` (a folder of generated clips) and ``--labels`` must be given."""
+    import sys
+
+    from microemo_ref.pipeline.labelled import cache_labelled
+
+    if args.labels is None:
+        if args.videos or args.cache:
+            raise ValueError("--videos and --cache go with --labels FILE")
+        if folder is None and args.command != "train":
+            raise ValueError("give a folder of clips, or --labels FILE --videos DIR")
+        return None
+    if folder is not None:
+        raise ValueError(f"give either a folder of clips ({folder}) or --labels FILE, not both")
+    if not args.videos:
+        raise ValueError("--labels needs --videos DIR, the folder holding the videos")
+    out, paths, missing = cache_labelled(args.labels, args.videos, args.cache, report, failures)
+    for line in missing:
+        print(f"microemo-ref {args.command}: {line}", file=sys.stderr)
+    if not paths:
+        raise FileNotFoundError(f"{args.labels}: none of its {len(missing)} clip(s) found under {args.videos}"
+                                if missing and not failures else f"{args.labels}: no clip could be measured")
+    return str(out)
+
+
 def cmd_cache(args: argparse.Namespace) -> int:
     from microemo_ref.io.files import input_folder
     from microemo_ref.pipeline.dataset import cache_folder
 
     failures: list[tuple[Path, str]] = []
+    labelled = labelled_cache(args, args.dir, failures=failures)
+    if labelled is not None:
+        from microemo_ref.pipeline.dataset import find_examples
+
+        print(f"{len(find_examples((labelled,)))} examples cached under {labelled}")
+        print_failures(failures, "cache")
+        return 2 if failures else 0
     paths = cache_folder(input_folder(args.dir), progress, failures=failures)
     if not paths and not failures:
         raise FileNotFoundError(f"{args.dir}: no .mp4 clip found")
@@ -143,7 +178,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from microemo_ref.model.microemo import MicroEmoConfig
     from microemo_ref.pipeline.train import TrainConfig, train
 
-    cfg = TrainConfig(data=tuple(args.data), out=args.out, align_epochs=args.align_epochs,
+    labelled = labelled_cache(args, args.data and " ".join(args.data))
+    data = (labelled,) if labelled else tuple(args.data or [".cache/train"])
+    cfg = TrainConfig(data=data, out=args.out, align_epochs=args.align_epochs,
                       emer_epochs=args.emer_epochs, batch=args.batch, lr=args.lr, seed=args.seed, limit=args.limit,
                       concealed_repeat=args.concealed_repeat, accelerate=args.accelerate,
                       token_epochs=args.token_epochs, token_weight=args.token_weight, init=args.init,

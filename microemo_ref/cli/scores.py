@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from microemo_ref.cli.clips import progress, progress_to_stderr
-from microemo_ref.cli.run import load_model_from_args, print_failures
+from microemo_ref.cli.run import labelled_cache, load_model_from_args, print_failures
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -15,19 +15,27 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from microemo_ref.metrics.judge import make_judge
     from microemo_ref.model.microemo import answer_path
     from microemo_ref.pipeline.ablations import absent_parts, knock_out
-    from microemo_ref.pipeline.evaluate import evaluate
+    from microemo_ref.pipeline.evaluate import evaluate, wheel_scorer
     from microemo_ref.io.files import input_folder
 
     judge = make_judge(args.judge, args.judge_model)  # a bad --judge fails before any work
-    input_folder(args.dir)
+    if (args.synonyms or args.formats) and not args.grouping:
+        raise ValueError("--synonyms and --formats go with --grouping WHEEL")
+    grouping = {"wheels": args.grouping, "synonyms": args.synonyms, "formats": args.formats,
+                "level": args.level} if args.grouping else None
+    wheel_scorer(grouping)  # a bad grouping file fails before any work too
     # measures only clips not measured yet; with --json, stdout holds the report alone
     failures: list = []
-    cache_folder(args.dir, progress_to_stderr if args.json else progress, failures=failures)
+    report_to = progress_to_stderr if args.json else progress
+    folder = labelled_cache(args, args.dir, report_to, failures)
+    if folder is None:
+        folder = str(input_folder(args.dir))
+        cache_folder(folder, report_to, failures=failures)
     model = load_model_from_args(args)
     trained_path, absent = answer_path(model.cfg), absent_parts(model, args.knockout)
     model = knock_out(model, args.knockout)
-    report = evaluate(model, [args.dir], limit=args.limit, progress=None if args.json else progress,
-                      judge=judge, scenarios=args.scenario)
+    report = evaluate(model, [folder], limit=args.limit, progress=None if args.json else progress,
+                      judge=judge, scenarios=args.scenario, grouping=grouping)
     report["knocked_out"] = list(args.knockout)
     report["knockout_noop"] = absent  # parts this model never had: switching them off changed nothing
     report["answer_path"] = {"trained": trained_path, "evaluated": answer_path(model.cfg)}
@@ -36,7 +44,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=1))
         print_failures(failures, "evaluate")
         return 2 if failures else 0
-    print(f"{report['clips']} clips under {args.dir}"
+    print(f"{report['clips']} clips under {folder}"
           + (f"; switched off at inference: {', '.join(args.knockout)}" if args.knockout else ""))
     print(f"model's path: {trained_path}" + (f"; evaluated as: {answer_path(model.cfg)}" if args.knockout else ""))
     for part in absent:
@@ -47,8 +55,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def print_scores(report: dict) -> None:
-    print(f"{'':12s} {'P':>6s} {'R':>6s} {'F':>6s} {'coverage':>9s} {'n':>4s}")
-    for name, s in [("overall", report["ov"]), *report["per_scenario"].items()]:
+    if report["ov"] is None:
+        print("no gold emotion labels: OV scores not computed")
+    else:
+        g = report.get("grouping")
+        print("OV sets by " + (f"{len(g['wheels'])} emotion wheel(s) ({g['level']}), averaged, unmapped gold left out"
+                               if g else "our lexicon"))
+        print(f"{'':12s} {'P':>6s} {'R':>6s} {'F':>6s} {'coverage':>9s} {'n':>4s}")
+    for name, s in [("overall", report["ov"]), *report["per_scenario"].items()] if report["ov"] else []:
         print(f"{name:12s} {s['precision']:6.3f} {s['recall']:6.3f} {s['f']:6.3f} {s['coverage']:9.3f} {s['samples']:4d}")
     if report["clue_recall"] is not None:
         per = ", ".join(f"{k} {v:.3f}" for k, v in report.get("clue_recall_per_scenario", {}).items())
@@ -66,7 +80,11 @@ def print_scores(report: dict) -> None:
     if report.get("utterance_mood") is not None:
         print(f"per-utterance mood on shift clips (named in a sentence about that utterance): "
               f"{report['utterance_mood']:.3f}")
-    print(f"explanation similarity to gold (proxy, {report['similarity']['proxy']}): {report['similarity']['mean']:.3f}")
+    sim = report["similarity"]
+    if sim and sim["mean"] is not None:
+        print(f"explanation similarity to gold (proxy, {sim['proxy']}): {sim['mean']:.3f}")
+    elif sim:
+        print("no gold explanations: explanation similarity not computed")
     j = report["judge"]
     print(f"LLM judge: {j['reason']}" if j["judge"] == "unavailable" else
           f"LLM judge ({j['judge']}, {j['prompt_version']}): clue overlap {j['clue_overlap']}, "
@@ -93,8 +111,10 @@ def cmd_rescore(args: argparse.Namespace) -> int:
         raise ValueError(f"{path}: {malformed_answer(report['answers'])}") from None
     with atomic_path(out) as tmp:
         tmp.write_text(json.dumps(report, indent=1) + "\n")
-    print(f"{report['clips']} answers in {path} scored again with the current lexicon and clue rule; OV F {before} -> "
-          f"{report['ov']['f']}, clue recall {clues_before} -> {report['clue_recall']}; written to {out}")
+    by = "the report's emotion wheels" if report.get("grouping") else "the current lexicon"
+    after = report["ov"]["f"] if report["ov"] else None
+    print(f"{report['clips']} answers in {path} scored again with {by} and the clue rule; OV F {before} -> "
+          f"{after}, clue recall {clues_before} -> {report['clue_recall']}; written to {out}")
     print_scores(report)
     return 0
 

@@ -35,8 +35,13 @@ VERSION = 3  # cache format, raised whenever the cached evidence changes; it hol
 SUFFIX = ".evidence.npz"
 
 
-def gold_answer(truth: dict) -> str:
-    """The training target: the gold explanation, then 'Emotions: a, b, c.'"""
+def gold_answer(truth: dict) -> str | None:
+    """The training target: the gold explanation, then 'Emotions: a, b, c.' (the explanation
+    alone where there are no labels, as in EMER v2; None without an explanation, as in MER OV)."""
+    if not truth.get("explanation"):
+        return None
+    if not truth["labels"]:
+        return truth["explanation"]
     return f"{truth['explanation']}\nEmotions: {', '.join(truth['labels'])}."
 
 
@@ -87,18 +92,24 @@ def event_from_json(d: dict) -> SpottedEvent:
     return SpottedEvent(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in names})
 
 
-def cache_example(video: str | Path, cfg: VisualEncoderConfig = VisualEncoderConfig()) -> Path:
-    """Measure one clip and write ``NAME.evidence.npz`` beside it (atomically); return its path."""
+def cache_example(video: str | Path, cfg: VisualEncoderConfig = VisualEncoderConfig(), *,
+                  truth: dict | None | str = "beside", out: str | Path | None = None,
+                  label_words: str | None = None) -> Path:
+    """Measure one clip and write ``NAME.evidence.npz`` (atomically) beside it, or to ``out``;
+    return its path. ``truth``: ``"beside"`` reads ``NAME.json`` beside the video, else the
+    ground truth itself (a label file's row, :mod:`microemo_ref.pipeline.labelled`) or None;
+    ``label_words``: see :func:`~microemo_ref.pipeline.evidence.gather_evidence`."""
     video = Path(video)
-    truth = truth_beside(video, "emer")  # before measuring: a malformed one fails at once
+    if truth == "beside":
+        truth = truth_beside(video, "emer")  # before measuring: a malformed one fails at once
     clip = load_clip(video, stream=True)
-    ev = gather_evidence(clip, cfg)
+    ev = gather_evidence(clip, cfg, label_words=label_words)
     meta = {"version": VERSION, "name": video.stem, "duration": clip.duration, "fps": clip.fps,
             "utterances": [[u.start, u.end, u.text, u.source] for u in ev.segmentation.utterances],
             "notes": ev.notes, "voice": voice_summaries(ev),
             "events": None if ev.local is None else [e.to_json(clip.fps) for e in ev.local.events],
             "answer": gold_answer(truth) if truth else None, "truth": truth}
-    out = video.with_name(video.stem + SUFFIX)
+    out = Path(out) if out else video.with_name(video.stem + SUFFIX)
     with atomic_path(out) as tmp, open(tmp, "wb") as fh:
         np.savez_compressed(fh, meta=np.array(json.dumps(meta)), **evidence_arrays(ev, cfg))
     return out

@@ -30,7 +30,7 @@ from microemo_ref.pipeline.emer import parse_labels
 
 def micro_cues(truth: dict) -> list[dict]:
     """The micro-expressions of a ground truth, as clue-recall cues (apex time, 0-based utterance)."""
-    return [{"apex_s": e["apex_s"], "utterance": e.get("utterance")} for e in truth["events"] if e["kind"] == "micro"]
+    return [{"apex_s": e["apex_s"], "utterance": e.get("utterance")} for e in truth.get("events", []) if e["kind"] == "micro"]
 
 
 def answer_all(model: MicroEmo, folders: Sequence[str | Path], *, limit: int | None = None,
@@ -53,9 +53,9 @@ def answer_all(model: MicroEmo, folders: Sequence[str | Path], *, limit: int | N
         rows.append({"name": ex.name, "scenario": ex.truth["scenario"], "gold": ex.truth["labels"],
                      "labels": labels, "explanation": explanation, "gold_explanation": ex.truth["explanation"],
                      "cues": cues, "ungrounded": ungrounded_times(explanation, measured),
-                     "surface": sorted({e["emotion"] for e in ex.truth["events"] if e["kind"] == "macro"}),
+                     "surface": sorted({e["emotion"] for e in ex.truth.get("events", []) if e["kind"] == "macro"}),
                      "spotted": [spotted(c["apex_s"], ex.events) for c in cues], "micro_apexes": micro_apexes,
-                     "evidence": evidence, "moods": [u["voice_emotion"] for u in ex.truth["utterances"]]})
+                     "evidence": evidence, "moods": [u["voice_emotion"] for u in ex.truth.get("utterances", [])]})
         if progress:
             progress(f"{ex.name}: {labels} (gold {ex.truth['labels']})")
     if not rows:
@@ -127,16 +127,34 @@ def _mean(values: Sequence[float | None]) -> float | None:
     return round(sum(real) / len(real), 4) if real else None
 
 
-def label_scores(rows: list[dict]) -> dict:
+def wheel_scorer(grouping: dict | None) -> Callable[[list, list], dict]:
+    """OV scoring of (gold sets, predicted sets) as JSON: by our lexicon, or, given a grouping
+    spec ``{"wheels": [FILE, ...], "synonyms": FILE | None, "formats": FILE | None, "level": "level1"}``,
+    MERTools' way (:mod:`microemo_ref.metrics.grouping`): the mean over the wheels, samples whose
+    gold maps to nothing left out."""
+    if not grouping:
+        return lambda gold, predicted: ov_scores(gold, predicted).to_json()
+    from microemo_ref.metrics.grouping import load_groupings
+
+    wheels = load_groupings(grouping["wheels"], level=grouping.get("level", "level1"),
+                            synonyms=grouping.get("synonyms"), formats=grouping.get("formats"))
+    return lambda gold, predicted: ov_scores(gold, predicted, groupings=wheels, skip_unmapped_gold=True).to_json()
+
+
+def label_scores(rows: list[dict], grouping: dict | None = None) -> dict:
     """The parts of a report that depend on the predicted labels only: OV sets overall and per
-    scenario, and the failure kinds. Cheap; no model, no MiniLM."""
+    scenario (by ``grouping``, see :func:`wheel_scorer`), and the failure kinds (by our lexicon).
+    Cheap; no model, no MiniLM. Rows without gold labels (an EMER v2 label file has explanations
+    only) are left out; with none left, "ov" is None."""
+    sets = wheel_scorer(grouping)
+    rows = [r for r in rows if r["gold"]]
     per_scenario = defaultdict(list)
     for r in rows:
         per_scenario[r["scenario"]].append(r)
-    return {"ov": ov_scores([r["gold"] for r in rows], [r["labels"] for r in rows]).to_json(),
-            "per_scenario": {s: ov_scores([r["gold"] for r in rs], [r["labels"] for r in rs]).to_json()
+    return {"ov": sets([r["gold"] for r in rows], [r["labels"] for r in rows]) if rows else None,
+            "per_scenario": {s: sets([r["gold"] for r in rs], [r["labels"] for r in rs])
                              for s, rs in sorted(per_scenario.items())},
-            "errors": error_summary(rows)}
+            "grouping": grouping or None, "errors": error_summary(rows)}
 
 
 def clue_score(rows: list[dict], key: str = "explanation") -> float | None:
@@ -211,28 +229,34 @@ def rescore(report: dict) -> dict:
     """A saved report with its label scores, clue recall, flash and grounding checks recomputed from its
     answers by the current lexicon and rules (after either changed). Everything else
     (similarity, judge, timings) is kept."""
-    return {**report, **label_scores(report["answers"]), **clue_scores(report["answers"]),
+    return {**report, **label_scores(report["answers"], report.get("grouping")), **clue_scores(report["answers"]),
             **flash_scores(report["answers"]), **grounding_scores(report["answers"]), **mood_scores(report["answers"])}
 
 
-def score(rows: list[dict], judge: Judge | None = None, similarity: bool = True) -> dict:
-    """Scores of answered rows (see :func:`answer_all`): OV sets overall and per scenario, clue
-    recall, grounding, the MiniLM proxy similarity and, if one is plugged in, the LLM judge."""
+def score(rows: list[dict], judge: Judge | None = None, similarity: bool = True,
+          grouping: dict | None = None) -> dict:
+    """Scores of answered rows (see :func:`answer_all`): OV sets overall and per scenario (by
+    ``grouping``, see :func:`wheel_scorer`), clue recall, grounding, the MiniLM proxy similarity
+    and, if one is plugged in, the LLM judge."""
     judge = judge or Judge()
     per_scenario = defaultdict(list)
+    explained = [r for r in rows if r["gold_explanation"]]  # a MER OV label file has labels only
     for r in rows:
         per_scenario[r["scenario"]].append(r)
+        r["judge"], r["similarity"] = {"clue_overlap": None, "label_overlap": None}, None
+    for r in explained:
         verdict = judge(r["gold_explanation"], r["gold"], r["explanation"], r["labels"], where=r["name"])
         r["judge"] = {"clue_overlap": verdict.clue_overlap, "label_overlap": verdict.label_overlap}
     if similarity:
-        for r, sim in zip(rows, explanation_similarity([r["explanation"] for r in rows],
-                                                       [r["gold_explanation"] for r in rows])):
+        for r, sim in zip(explained, explanation_similarity([r["explanation"] for r in explained],
+                                                            [r["gold_explanation"] for r in explained])):
             r["similarity"] = sim
-    labels = label_scores(rows)
+    labels = label_scores(rows, grouping)
     return {
         "clips": len(rows),
         "ov": labels["ov"],
         "per_scenario": labels["per_scenario"],
+        "grouping": labels["grouping"],
         **clue_scores(rows),
         "grounded": round(sum(not r["ungrounded"] for r in rows) / len(rows), 4),  # answers citing only measured times
         **flash_scores(rows),
@@ -251,13 +275,15 @@ def score(rows: list[dict], judge: Judge | None = None, similarity: bool = True)
 
 def evaluate(model: MicroEmo, folders: Sequence[str | Path], *, limit: int | None = None,
              progress: Callable[[str], None] | None = None, judge: Judge | None = None,
-             similarity: bool = True, scenarios: Sequence[str] | None = None) -> dict:
+             similarity: bool = True, scenarios: Sequence[str] | None = None, grouping: dict | None = None) -> dict:
     """Answer every example and score the answers (see the module docstring)."""
+    wheel_scorer(grouping)  # a bad grouping file fails before the model answers
     began = time.perf_counter()
     rows = answer_all(model, folders, limit=limit, progress=progress, scenarios=scenarios)
     seconds = round(time.perf_counter() - began, 1)
-    return {**score(rows, judge, similarity), "seconds": seconds}
+    return {**score(rows, judge, similarity, grouping), "seconds": seconds}
 
 
 __all__ = ["answer_all", "clue_score", "clue_scores", "confusion", "error_summary", "evaluate", "failure_kind",
-           "flash_scores", "grounding_scores", "label_scores", "micro_cues", "mood_scores", "nearest_micro", "rescore", "score", "spotted"]
+           "flash_scores", "grounding_scores", "label_scores", "micro_cues", "mood_scores", "nearest_micro", "rescore", "score", "spotted",
+           "wheel_scorer"]

@@ -28,7 +28,7 @@ from microemo_ref.io.frames import VideoFrames
 from microemo_ref.model.encoder import EncoderInputs
 from microemo_ref.model.frame_encoder import frames_to_tensor
 from microemo_ref.model.visual_encoder import VisualEncoderConfig, sample_frames
-from microemo_ref.text.utterances import Segmentation, segment_clip
+from microemo_ref.text.utterances import Segmentation, segment_clip, with_label_words
 
 
 @dataclass
@@ -42,10 +42,15 @@ class Evidence:
 
 
 def gather_evidence(clip: Clip, cfg: VisualEncoderConfig = VisualEncoderConfig(), *,
-                    use_subtitles: bool = True, local: bool = True, recognise: bool = True) -> Evidence:
+                    use_subtitles: bool = True, local: bool = True, recognise: bool = True,
+                    label_words: str | None = None) -> Evidence:
     """Segment, sample frames, run the local branch (``local=False`` skips it) and audio features
-    (``recognise=False``: no speech recognition where there are no subtitles)."""
+    (``recognise=False``: no speech recognition where there are no subtitles; ``label_words``:
+    a label file's subtitle for a clip that has no words of its own, see
+    :func:`~microemo_ref.text.utterances.with_label_words`)."""
     seg = segment_clip(clip, use_subtitles=use_subtitles, recognise=recognise)
+    if label_words:
+        seg = with_label_words(seg, label_words)
     notes = list(seg.notes)
     index, _ = sample_frames(clip.n_frames, clip.fps, cfg.sample_fps, cfg.time.max_frames)
     evidence_local = None

@@ -49,7 +49,7 @@ MAX_WORD_GAP_S: float = 0.5
 #: The prompt's heading for words that a recogniser heard (subtitles are headed "Subtitles:").
 RECOGNISED_HEADING = "Speech recognised from the audio (words may be wrong):"
 
-Source = Literal["subtitles", "asr", "vad", "none"]
+Source = Literal["subtitles", "asr", "vad", "labels", "none"]
 
 
 @dataclass
@@ -166,6 +166,20 @@ def segment(
     return Segmentation(utterances, source, duration, True, notes)
 
 
+def with_label_words(seg: Segmentation, text: str) -> Segmentation:
+    """A label file's subtitle (EMER v1's ``subtitles`` column: the words of the whole clip, no
+    times) as the words of one utterance over all the speech voice activity found, or over the
+    whole clip if it found none, with ``source="labels"``. Used only when the clip has no words
+    of its own (no subtitle file, and nothing recognised, as for speech that is not English);
+    otherwise ``seg`` is returned as it is."""
+    if not text.strip() or any(u.text.strip() for u in seg.utterances):
+        return seg
+    start, end = (seg.utterances[0].start, seg.utterances[-1].end) if seg.utterances else (0.0, seg.duration)
+    note = "words from the label file's subtitle, as one utterance over all the speech"
+    return Segmentation([Utterance(start, end, text.strip(), "labels")], "labels", seg.duration, seg.has_audio,
+                        [*seg.notes, note])
+
+
 def segment_clip(clip: Clip, *, use_subtitles: bool = True, recognise: bool = True) -> Segmentation:
     """Segment a loaded :class:`~microemo_ref.io.clip.Clip` (its utterances came from subtitles)."""
     subtitles = clip.utterances if use_subtitles and clip.utterances else None
@@ -216,4 +230,4 @@ def transcript_lines(utterances: list[Utterance]) -> list[str]:
 
 __all__ = ["MAX_WORD_GAP_S", "MIN_PAUSE_S", "MIN_UTTERANCE_S", "RECOGNISED_HEADING", "Segmentation",
            "attach_words", "recognised_utterances", "segment", "segment_clip", "segment_video", "span_label",
-           "transcript_lines", "vad_utterances"]
+           "transcript_lines", "vad_utterances", "with_label_words"]
