@@ -1,8 +1,9 @@
 """Speech recognition on the bundled clips: word error rate and time, int8 against float32.
 
 For every bundled clip with a subtitle file (the eight generated dialogues, whose voices are
-eSpeak's, and the real speech clip), the recogniser of :mod:`microemo_ref.audio.asr` reads the
-whole audio track and its words are scored against the subtitles' words
+eSpeak's, and the real statement) and the five bundled recordings of real read speech with
+their transcripts (LibriVox), the recogniser of :mod:`microemo_ref.audio.asr` reads the
+whole audio track and its words are scored against the subtitles' or the transcript's words
 (:mod:`microemo_ref.metrics.wer`). Both weight types run in the same process, after one
 warm-up call each; time is CPU time (all threads) and wall time per second of audio, and the
 ratio float32 / int8. Usage:
@@ -22,13 +23,21 @@ from microemo_ref.metrics.wer import word_errors
 
 
 def clips() -> list[tuple[str, object, str]]:
-    """(name, audio, reference words) of each bundled clip that has subtitles."""
+    """(name, audio, reference words) of each bundled clip that has subtitles, and of each
+    bundled recording of real read speech with its transcript (``real/librivox``)."""
     out = []
     for srt in sorted(DATA_SAMPLES.rglob("*.srt")):
         video = srt.with_suffix(".mp4")
         reference = " ".join(u.text for u in load_subtitles(srt))
         out.append((str(video.relative_to(DATA_SAMPLES)), read_audio(video), reference))
+    for wav in sorted((DATA_SAMPLES / "real" / "librivox").glob("*.wav")):
+        out.append((str(wav.relative_to(DATA_SAMPLES)), read_audio(wav), wav.with_suffix(".txt").read_text()))
     return out
+
+
+def pooled(rows: list[dict]) -> float:
+    """(S + D + I) / N over ``rows``."""
+    return round(sum(r["S"] + r["D"] + r["I"] for r in rows) / sum(r["N"] for r in rows), 4)
 
 
 def run(compute_type: str, data: list) -> dict:
@@ -44,9 +53,9 @@ def run(compute_type: str, data: list) -> dict:
         e = word_errors(reference, heard.text)
         rows.append({"clip": name, "wer": round(e.wer, 3), "S": e.substitutions, "D": e.deletions,
                      "I": e.insertions, "N": e.reference_words, "heard": heard.text})
-    edits = sum(r["S"] + r["D"] + r["I"] for r in rows)
-    words = sum(r["N"] for r in rows)
-    return {"clips": rows, "wer_pooled": round(edits / words, 4), "audio_s": round(seconds, 1),
+    real = [r for r in rows if r["clip"].startswith("real/")]
+    return {"clips": rows, "wer_pooled": pooled(rows), "wer_pooled_real": pooled(real),
+            "wer_pooled_generated": pooled([r for r in rows if r not in real]), "audio_s": round(seconds, 1),
             "cpu_s_per_audio_s": round(cpu / seconds, 4), "wall_s_per_audio_s": round(wall / seconds, 4)}
 
 
@@ -63,7 +72,8 @@ def main() -> None:
         return
     for ct in ("int8", "float32"):
         r = report[ct]
-        print(f"{ct}: pooled WER {r['wer_pooled']:.3f} over {len(r['clips'])} clips, {r['audio_s']} s of audio; "
+        print(f"{ct}: pooled WER {r['wer_pooled']:.3f} over {len(r['clips'])} clips (real speech {r['wer_pooled_real']:.3f}, "
+              f"generated {r['wer_pooled_generated']:.3f}), {r['audio_s']} s of audio; "
               f"{r['cpu_s_per_audio_s']:.3f} CPU s and {r['wall_s_per_audio_s']:.3f} wall s per second of audio")
         for row in r["clips"]:
             print(f"  {row['clip']:42s} WER {row['wer']:.3f} (S {row['S']} D {row['D']} I {row['I']} of {row['N']})")

@@ -58,9 +58,10 @@ WEIGHTS_SHA256: dict[str, str] = {
     "tokenizer.json": "929c5252409436dce1b38a75d1abbcb5e132d170d8e324e4e04ed915fa2d22df",
     "vocabulary.txt": "ff77588746d3a2595d32ab5b69ffd7b95ce2441ac57533cb66fc3eb575a115cf",
 }
-#: int8 weights: on the 9 bundled clips with speech the same words as float32 (one comma
-#: differs) at about two thirds of the CPU time (``python benchmarks/asr.py``).
-COMPUTE_TYPE = "int8"
+#: float32, not int8: on the 6 bundled recordings of real speech (88 words) int8 made 10 word
+#: errors and float32 6, at 1.6x the CPU time (0.18 against 0.11 CPU seconds per second of
+#: audio); on the 8 generated clips both made the same errors (``python benchmarks/asr.py``).
+COMPUTE_TYPE = "float32"
 
 
 class RecogniserUnavailable(RuntimeError):
