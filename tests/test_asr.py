@@ -86,6 +86,14 @@ def test_recogniser_on_real_read_speech():
     assert words == 71 and edits / words <= 0.2
 
 
+def test_real_german_speech_gives_no_words():
+    # EmoDB (real German, one speaker, 7 recordings): Whisper's log-probability floor alone let
+    # 2 of the 7 through as English nonsense; the word-probability floor leaves out all 7.
+    folder = DATA_SAMPLES / "real" / "emodb"
+    heard = [recognise(read_audio(w)) for w in sorted(folder.glob("*.wav"))]
+    assert len(heard) == 7 and all(h.words == [] and h.dropped for h in heard)
+
+
 def test_recogniser_on_a_generated_clip_is_deterministic():
     audio = read_audio(GENERATED)
     a, b = recognise(audio), recognise(audio)
