@@ -96,6 +96,29 @@ def test_evaluate_and_train_on_the_label_file(dataset, tiny_llm_dir, tmp_path, c
     load_checkpoint(tmp_path / "run" / "checkpoint", load_llm(tiny_llm_dir))
 
 
+@pytest.mark.parametrize("kind, text", [
+    ("mer_ov", "name,openset\nsample_00000001,\"['sad', 'hurt']\"\n"),
+    ("emer_v2", "name,chinese,english\nsample_00000001,脸上闪过悲伤。,A brief flash of sadness crosses the face.\n"),
+])
+def test_evaluate_on_the_other_two_formats(dataset, tiny_llm_dir, tmp_path, capsys, kind, text):
+    """MER OV gives labels and no explanation; EMER v2 an explanation and no labels: each
+    score is there only where its ground truth is."""
+    root, _, videos, _ = dataset
+    labels = tmp_path / f"{kind}.csv"
+    labels.write_text(text, encoding="utf-8")
+    torch.manual_seed(0)
+    folder = save_checkpoint(MicroEmo(MicroEmoConfig(llm=str(tiny_llm_dir)), load_llm(tiny_llm_dir)), tmp_path / "ckpt")
+    assert main(["evaluate", "--labels", str(labels), "--videos", str(videos), "--cache", str(tmp_path / "c"),
+                 "--checkpoint", str(folder), "--llm", str(tiny_llm_dir), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["clips"] == 1 and out["answers"][0]["scenario"] == kind
+    if kind == "mer_ov":
+        assert out["ov"]["samples"] == 1 and out["answers"][0]["gold"] == ["sad", "hurt"]
+        assert out["similarity"]["mean"] is None
+    else:
+        assert out["ov"] is None and out["per_scenario"] == {} and out["similarity"]["mean"] is not None
+
+
 def test_label_options_are_checked(dataset, tmp_path, capsys):
     root, labels, videos, cache = dataset
     for argv, message in [(["cache"], "give a folder of clips, or --labels"),
