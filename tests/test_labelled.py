@@ -119,6 +119,22 @@ def test_evaluate_on_the_other_two_formats(dataset, tiny_llm_dir, tmp_path, caps
         assert out["ov"] is None and out["per_scenario"] == {} and out["similarity"]["mean"] is not None
 
 
+def test_a_row_deleted_from_the_label_file_leaves_the_cache(dataset, tmp_path):
+    """train and evaluate read the whole cache folder, so a clip no longer listed must go."""
+    from microemo_ref.pipeline.labelled import cache_labelled
+
+    root, _, videos, cache = dataset
+    mine = tmp_path / "cache"
+    shutil.copytree(cache, mine)
+    one = tmp_path / "one_row.csv"
+    one.write_text("\n".join(EMER_V1.splitlines()[:2]) + "\n")
+    removed = []
+    out, paths, missing = cache_labelled(one, videos, mine, removed.append)
+    assert [p.name for p in paths] == ["sample_00000001.evidence.npz"] and missing == []
+    assert sorted(p.name for p in mine.iterdir()) == ["sample_00000001.evidence.npz"]
+    assert any("removed sample_00000002.evidence.npz" in line for line in removed)
+
+
 def test_label_options_are_checked(dataset, tmp_path, capsys):
     root, labels, videos, cache = dataset
     for argv, message in [(["cache"], "give a folder of clips, or --labels"),

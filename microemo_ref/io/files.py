@@ -7,13 +7,24 @@ fails at once with the file named (the CLI turns these errors into exit code 2, 
   temporary files and folders a killed run leaves behind;
 * :func:`read_json` names the file when its JSON does not parse, :func:`check_truth` that
   a ground-truth side file has the keys a command reads, and :func:`truth_beside` reads a
-  clip's side file with both.
+  clip's side file with both;
+* :func:`file_sha256`: the digest that pinned weights and checkpoints are checked against.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
+
+
+def file_sha256(path: str | Path) -> str:
+    """The sha256 hex digest of a file, read in 1-MB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _first_existing(path: Path) -> Path:
@@ -120,5 +131,5 @@ def files_under(root: str | Path, *patterns: str) -> list[Path]:
     return sorted({p for pattern in patterns for p in root.rglob(pattern) if visible(p, root)})
 
 
-__all__ = ["EVENT_KEYS", "TRUTH_KEYS", "check_truth", "files_under", "input_folder", "output_file", "output_folder",
+__all__ = ["EVENT_KEYS", "TRUTH_KEYS", "check_truth", "file_sha256", "files_under", "input_folder", "output_file", "output_folder",
            "read_json", "truth_beside", "visible"]

@@ -18,7 +18,6 @@ a corrupted or mismatched file is refused with its path named.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Callable
@@ -29,6 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from microemo_ref.io.files import file_sha256
 from microemo_ref.model.bridge import Assembled, Bridge, BridgeConfig, answer_loss, assemble, user_text
 from microemo_ref.model.content_weight import content_weights, weighted_answer_loss
 from microemo_ref.model.encoder import EncoderConfig, EncoderInputs, EncoderOutput, MicroEmoEncoder
@@ -214,11 +214,11 @@ def save_checkpoint(model: MicroEmo, folder: str | Path, extra: dict | None = No
     # float16 halves the file (the model trains and runs in float32; the rounding is below 1e-3 relative)
     save_file({k: v.detach().to(torch.float16).contiguous() for k, v in model.trainable_state().items()}, tensors)
     (folder / "config.json").write_text(_config_json(model.cfg))
-    digests = {"trainable.safetensors": hashlib.sha256(tensors.read_bytes()).hexdigest()}
+    digests = {"trainable.safetensors": file_sha256(tensors)}
     if model.readout is not None:
         readout = folder / "readout.json"
         readout.write_text(json.dumps(model.readout.to_json()))
-        digests["readout.json"] = hashlib.sha256(readout.read_bytes()).hexdigest()
+        digests["readout.json"] = file_sha256(readout)
     (folder / "checksum.json").write_text(json.dumps({**digests, **(extra or {})}, indent=1))
     return folder
 
@@ -256,7 +256,7 @@ def load_trainable(folder: str | Path) -> dict[str, Tensor]:
         path = folder / name
         if not path.is_file() or name not in checksums:
             raise FileNotFoundError(f"{path}: checkpoint file (or its checksum) missing")
-        actual, expected = hashlib.sha256(path.read_bytes()).hexdigest(), checksums[name]
+        actual, expected = file_sha256(path), checksums[name]
         if actual != expected:
             raise ValueError(f"{path}: checksum mismatch (sha256 {actual[:12]}..., expected {expected[:12]}...)")
     try:

@@ -145,13 +145,19 @@ def load_example(path: str | Path, readout: Readout | None = None) -> Example:
                    [(u.start, u.end, u.text) for u in utts])
 
 
-def cache_version(path: str | Path) -> int | None:
-    """The format version of a cached example (None if it cannot be read)."""
+def cache_meta(path: str | Path) -> dict | None:
+    """The ``meta`` record of a cached example (None if it cannot be read)."""
     try:
         with np.load(path) as z:
-            return json.loads(str(z["meta"])).get("version")
+            return json.loads(str(z["meta"]))
     except (OSError, ValueError, KeyError):
         return None
+
+
+def cache_version(path: str | Path) -> int | None:
+    """The format version of a cached example (None if it cannot be read)."""
+    meta = cache_meta(path)
+    return None if meta is None else meta.get("version")
 
 
 def cache_folder(folder: str | Path, progress: Callable[[str], None] | None = None,
@@ -181,5 +187,5 @@ def cache_folder(folder: str | Path, progress: Callable[[str], None] | None = No
     return done
 
 
-__all__ = ["Example", "SUFFIX", "VERSION", "cache_example", "cache_folder", "cache_version", "describe",
+__all__ = ["Example", "SUFFIX", "VERSION", "cache_example", "cache_folder", "cache_meta", "cache_version", "describe",
            "event_from_json", "find_examples", "gold_answer", "load_example"]

@@ -15,6 +15,7 @@ import re
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from pathlib import Path
 
 from microemo_ref.metrics.clues import clue_recall, measured_spans, ungrounded_times, unsupported_flashes
@@ -134,11 +135,17 @@ def wheel_scorer(grouping: dict | None) -> Callable[[list, list], dict]:
     gold maps to nothing left out."""
     if not grouping:
         return lambda gold, predicted: ov_scores(gold, predicted).to_json()
+    wheels = _wheels(tuple(grouping["wheels"]), grouping.get("level", "level1"), grouping.get("synonyms"),
+                     grouping.get("formats"))
+    return lambda gold, predicted: ov_scores(gold, predicted, groupings=wheels, skip_unmapped_gold=True).to_json()
+
+
+@lru_cache(maxsize=4)
+def _wheels(paths: tuple[str, ...], level: str, synonyms: str | None, formats: str | None) -> list:
+    """The wheel files read once per process (a run checks them first, then scores with them)."""
     from microemo_ref.metrics.grouping import load_groupings
 
-    wheels = load_groupings(grouping["wheels"], level=grouping.get("level", "level1"),
-                            synonyms=grouping.get("synonyms"), formats=grouping.get("formats"))
-    return lambda gold, predicted: ov_scores(gold, predicted, groupings=wheels, skip_unmapped_gold=True).to_json()
+    return load_groupings(list(paths), level=level, synonyms=synonyms, formats=formats)
 
 
 def label_scores(rows: list[dict], grouping: dict | None = None) -> dict:

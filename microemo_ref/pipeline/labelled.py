@@ -28,19 +28,18 @@ differently, and need what we cannot ship):
   words of its own (no subtitle file and nothing recognised, as for Chinese speech, which the
   English recogniser leaves out): :func:`microemo_ref.text.utterances.with_label_words`.
 * A row whose video is missing is reported (file, row and name) and skipped; so is a video
-  that cannot be measured. Nothing is skipped silently.
+  that cannot be measured. Nothing is skipped silently. An example cached for a row that is
+  no longer measured (the row deleted, its video gone) is removed from the cache folder, so
+  that ``train`` and ``evaluate`` read the label file's current clips only.
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
 from microemo_ref.io.emer import EmerRecord, load_labels
 from microemo_ref.io.files import input_folder
-from microemo_ref.pipeline.dataset import SUFFIX, VERSION, cache_example
+from microemo_ref.pipeline.dataset import SUFFIX, VERSION, cache_example, cache_meta
 
 #: Where the cache of a label file goes unless ``--cache`` says otherwise.
 CACHE_ROOT = Path(".cache") / "labelled"
@@ -59,12 +58,8 @@ def truth_from_record(kind: str, record: EmerRecord, labels: str | Path) -> dict
 
 def _cached_truth(path: Path) -> dict | None:
     """The ground truth stored in a cached example of the current version, or None."""
-    try:
-        with np.load(path) as z:
-            meta = json.loads(str(z["meta"]))
-    except (OSError, ValueError, KeyError):
-        return None
-    return meta.get("truth") if meta.get("version") == VERSION else None
+    meta = cache_meta(path)
+    return meta.get("truth") if meta and meta.get("version") == VERSION else None
 
 
 def cache_labelled(labels: str | Path, videos: str | Path, out: str | Path | None = None,
@@ -99,7 +94,21 @@ def cache_labelled(labels: str | Path, videos: str | Path, out: str | Path | Non
             if progress:
                 progress(f"measured {r.video.name} ({labels} row {r.row})")
         done.append(path)
+    _drop_stale(out, done, labels, progress)
     return out, done, missing
+
+
+def _drop_stale(out: Path, keep: list[Path], labels: str | Path,
+                progress: Callable[[str], None] | None) -> None:
+    """Remove the label-file examples in ``out`` that are not in ``keep`` (rows since deleted,
+    videos since gone, videos that failed): ``train`` and ``evaluate`` read the whole folder.
+    Only examples this module wrote (their truth names the row they came ``from``) are touched."""
+    for path in sorted(set(out.glob(f"*{SUFFIX}")) - set(keep)):
+        meta = cache_meta(path)
+        if meta and isinstance(meta.get("truth"), dict) and "from" in meta["truth"]:
+            path.unlink()
+            if progress:
+                progress(f"removed {path.name}: not a measured row of {labels}")
 
 
 __all__ = ["CACHE_ROOT", "cache_labelled", "default_cache", "truth_from_record"]
