@@ -1,7 +1,8 @@
 """Keep committed notebooks clean: strip noisy metadata, and check the house rules.
 
 The rules (see docs/design.md, "Adding a notebook"): kernelspec ``python3``; the first cell is markdown
-with the learning goals; no widget state, no error outputs, no stderr output; cells checked
+with the learning goals; no widget state, no error outputs, no stderr output, no text chunks
+(the plotting library's name and version) in PNG outputs; cells checked
 strictly by nbval (marked ``# NBVAL_CHECK_OUTPUT``) print only text (no images, no reprs with
 memory addresses). ``microemo-ref nbclean`` applies :func:`clean`; the tests apply :func:`problems`.
 
@@ -31,6 +32,29 @@ HISTORY = re.compile(r"\bsessions? ?\d|\bin session\b|\bspotter v\d|\b(?:r|run )
                      r"|\bprevious (?:checkpoint|model|spotter)", re.I)
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_TEXT_CHUNKS = {b"tEXt", b"zTXt", b"iTXt"}
+
+
+def png_without_text(b64: str) -> str:
+    """A base64 PNG with its text chunks removed (matplotlib writes its name and version
+    there: noise in a diff, and not part of the figure). Each PNG chunk is length, type,
+    data and a CRC of its own, so whole chunks can be dropped and the rest stays valid."""
+    import base64
+
+    raw = base64.b64decode(b64)
+    if not raw.startswith(_PNG_SIGNATURE):
+        return b64
+    kept, i = [_PNG_SIGNATURE], len(_PNG_SIGNATURE)
+    while i + 8 <= len(raw):
+        length = int.from_bytes(raw[i:i + 4], "big")
+        chunk = raw[i:i + 12 + length]                       # length, type, data, CRC
+        if raw[i + 4:i + 8] not in _PNG_TEXT_CHUNKS:
+            kept.append(chunk)
+        i += 12 + length
+    return base64.b64encode(b"".join(kept)).decode("ascii")
+
+
 def clean(nb: dict) -> dict:
     """Return ``nb`` with only stable metadata and without stderr or widget outputs."""
     nb = json.loads(json.dumps(nb))
@@ -54,6 +78,8 @@ def clean(nb: dict) -> dict:
                     continue
             if "metadata" in out:
                 out["metadata"] = {}
+            if isinstance(data.get("image/png"), str):
+                data["image/png"] = png_without_text(data["image/png"])
             outs.append(out)
         cell["outputs"] = outs
     nb["nbformat"], nb["nbformat_minor"] = 4, 4
@@ -84,6 +110,9 @@ def problems(path: str | Path) -> list[str]:
                 found.append(f"cell {i}: stderr output")
             if "application/vnd.jupyter.widget-view+json" in out.get("data", {}):
                 found.append(f"cell {i}: widget state")
+            png = out.get("data", {}).get("image/png")
+            if isinstance(png, str) and png_without_text(png) != png:
+                found.append(f"cell {i}: PNG output carries text metadata (run nbclean)")
             if STRICT_MARK in source:
                 text = "".join(out.get("text", "")) + "".join(out.get("data", {}).get("text/plain", ""))
                 if set(out.get("data", {})) - {"text/plain"}:

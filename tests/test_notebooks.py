@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from microemo_ref.notebook_tools import HISTORY, problems
+from microemo_ref.notebook_tools import HISTORY, png_without_text, problems
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
 
@@ -21,6 +21,29 @@ def test_notebooks_exist_and_are_numbered():
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_is_clean(path):
     assert problems(path) == []
+
+
+def test_png_text_chunks_are_stripped_and_the_image_kept():
+    import base64
+    import io
+
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from PIL import Image
+
+    fig, ax = plt.subplots(figsize=(1, 1))
+    ax.plot([0, 1], [1, 0])
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    b64 = base64.b64encode(buf.getvalue()).decode()
+    assert b"Matplotlib version" in base64.b64decode(b64)
+    clean_b64 = png_without_text(b64)
+    raw = base64.b64decode(clean_b64)
+    assert b"tEXt" not in raw and b"Matplotlib" not in raw
+    before, after = (np.asarray(Image.open(io.BytesIO(base64.b64decode(x)))) for x in (b64, clean_b64))
+    assert np.array_equal(before, after)
+    assert png_without_text(clean_b64) == clean_b64
 
 
 def test_problems_are_found(tmp_path):
