@@ -26,7 +26,12 @@ Two recipes. ``full`` is the shipped checkpoint's (1 align + 3 EMER epochs, expl
 labels as target): about 1 h per run on a 2-core CPU. ``quick`` trains the EMER stage only,
 for one epoch, with the labels line alone as target ("Emotions: a, b, c.") and answers with
 at most 24 new tokens: it scores labels (OV F) but not explanations (no clue recall), and
-costs a few minutes per run. Results go to ``OUT/VARIANT/seed_S/result.json`` (a finished
+costs a few minutes per run. ``quick_tokens`` adds the token heads' stage before it (for the
+tokens path's rows). ``tokens_explained`` is the tokens path's recipe with explanations: it
+starts from the shipped cue-text checkpoint's weights (as the shipped tokens model does), runs
+the token heads' stage, then one EMER epoch on explanations (about 20 minutes a run with
+its answers), so it scores clue recall and, on shift clips, whether each utterance's mood is
+named for it (``utterance_mood``). Results go to ``OUT/VARIANT/seed_S/result.json`` (a finished
 run is not repeated), the summary (mean and spread over seeds) to ``OUT/ablations.json``.
 
 A cheaper, different question is asked by :func:`knock_out`: how much does an already *trained*
@@ -45,7 +50,8 @@ from pathlib import Path
 from microemo_ref.io.clip import atomic_path
 from microemo_ref.model.llm import load_llm
 from microemo_ref.model.microemo import MicroEmo, MicroEmoConfig, load_checkpoint
-from microemo_ref.pipeline.evaluate import answer_all, clue_score, label_scores, score
+from microemo_ref.pipeline.emer import default_checkpoint
+from microemo_ref.pipeline.evaluate import answer_all, clue_score, label_scores, mood_scores, score
 from microemo_ref.pipeline.train import TrainConfig, train
 
 VARIANTS: dict[str, dict] = {
@@ -71,6 +77,10 @@ RECIPES: dict[str, dict] = {
     # quick, after the token heads' stage (and with their loss kept): for the tokens path's rows
     "quick_tokens": {"train": {"align_epochs": 0, "emer_epochs": 1, "target": "labels", "token_epochs": 8,
                                "token_weight": 0.5}, "max_new_tokens": 24},
+    # the tokens path's rows with explanations: from the cue-text checkpoint's weights (as the shipped
+    # tokens model), token heads, then one EMER epoch on explanations; scores clue recall and moods
+    "tokens_explained": {"train": {"align_epochs": 0, "emer_epochs": 1, "target": "explanation", "token_epochs": 8,
+                                   "token_weight": 0.5}, "init": "cues", "max_new_tokens": 224},
 }
 
 
@@ -135,14 +145,16 @@ def run_one(name: str, seed: int, data: Sequence[str], eval_dirs: Sequence[str],
     if done is not None:
         return done
     plan = RECIPES[recipe]
-    cfg = TrainConfig(data=tuple(data), out=str(folder), seed=seed, **plan["train"])
+    init = str(default_checkpoint(plan["init"])) if plan.get("init") else None
+    cfg = TrainConfig(data=tuple(data), out=str(folder), seed=seed, init=init, **plan["train"])
     model_cfg = variant_config(name, MicroEmoConfig(llm=llm))
     checkpoint = train(cfg, model_cfg, progress=progress)
     model = load_checkpoint(checkpoint, load_llm(llm))
     rows = answer_all(model, eval_dirs, max_new_tokens=plan["max_new_tokens"])
-    report = score(rows, similarity=recipe == "full")
+    explained = plan["train"]["target"] == "explanation"
+    report = score(rows, similarity=explained)
     result = _with_label_scores({"variant": name, "seed": seed, "recipe": recipe, "train": asdict(cfg),
-                                 "clue_recall": report["clue_recall"] if recipe == "full" else None,
+                                 "clue_recall": report["clue_recall"] if explained else None,
                                  "clips": report["clips"], "answers": report["answers"]})
     with atomic_path(folder / "result.json") as tmp:  # a run killed here leaves no result, so it is run again
         tmp.write_text(json.dumps(result, indent=1))
@@ -158,8 +170,10 @@ def finished(name: str, seed: int, out: str | Path) -> dict | None:
 
 def _with_label_scores(result: dict) -> dict:
     labels = label_scores(result["answers"])
+    explained = result["train"].get("target", "explanation") == "explanation"
+    moods = mood_scores(result["answers"])["utterance_mood"] if explained else None
     return {**result, "ov_f": labels["ov"]["f"], "coverage": labels["ov"]["coverage"],
-            "per_scenario": {s: v["f"] for s, v in labels["per_scenario"].items()}}
+            "per_scenario": {s: v["f"] for s, v in labels["per_scenario"].items()}, "utterance_mood": moods}
 
 
 def summarise(results: list[dict]) -> dict:
@@ -180,7 +194,8 @@ def summarise(results: list[dict]) -> dict:
         scenarios = sorted({s for r in rs for s in r["per_scenario"]})
         table[name] = {"ov_f": spread([r["ov_f"] for r in rs]),
                        "per_scenario": {s: spread([r["per_scenario"].get(s) for r in rs]) for s in scenarios},
-                       "clue_recall": spread([r["clue_recall"] for r in rs]), "seeds": [r["seed"] for r in rs]}
+                       "clue_recall": spread([r["clue_recall"] for r in rs]),
+                       "utterance_mood": spread([r.get("utterance_mood") for r in rs]), "seeds": [r["seed"] for r in rs]}
     return table
 
 
@@ -221,10 +236,13 @@ def format_table(summary: dict) -> str:
             return "-"
         return f"{d['mean']:.3f}" + (f" ± {d['sd']:.3f}" if d["sd"] is not None else "")
 
-    lines = ["| variant | OV F | " + " | ".join(scenarios) + " | seeds |",
-             "|---|---|" + "---|" * len(scenarios) + "---|"]
+    extra = [k for k in ("clue_recall", "utterance_mood")
+             if any(v.get(k, {}).get("mean") is not None for v in table.values())]
+    lines = ["| variant | OV F | " + " | ".join(scenarios + extra) + " | seeds |",
+             "|---|---|" + "---|" * len(scenarios + extra) + "---|"]
     for name, v in table.items():
-        lines.append(f"| {name} | {cell(v['ov_f'])} | " + " | ".join(cell(v["per_scenario"][s]) for s in scenarios)
+        lines.append(f"| {name} | {cell(v['ov_f'])} | "
+                     + " | ".join([cell(v["per_scenario"][s]) for s in scenarios] + [cell(v[k]) for k in extra])
                      + f" | {len(v['seeds'])} |")
     if summary.get("missing"):
         lines.append(f"\nnot run yet: {', '.join(summary['missing'])}")
