@@ -102,13 +102,17 @@ def test_the_spotter_drops_a_run_that_a_head_turn_explains():
 
 def test_a_run_starting_after_a_lost_face_is_still_gated():
     rng = np.random.default_rng(0)
-    brief = 0.05 + 0.005 * rng.standard_normal(100)
-    brief[:45] = np.nan                                 # the face is lost up to frame 44
-    brief[45:48] = 3.0
+    level = 0.05 + 0.005 * rng.standard_normal(100)
+    level[:45] = np.nan                                 # the face is lost up to frame 44
+    brief = level.copy()
+    brief[45:48] = 3.0                                  # a flash as the face comes back: its start is unseen
     signals = {"nose": RegionSignal(np.full(100, 0.1), brief, np.zeros((100, 4, 2)), np.ones(4))}
-    assert len(spot_events(signals, 25.0)) == 1
+    assert spot_events(signals, 25.0) == []             # cut short by the lost face: not called micro
+    level[45:65] = 3.0                                  # 0.8 s held as the face comes back: a macro event
+    signals = {"nose": RegionSignal(level, np.full(100, 0.05), np.zeros((100, 4, 2)), np.ones(4))}
+    assert [e.type for e in spot_events(signals, 25.0)] == ["macro"]
     art = np.full((100, 4, 2), np.nan)
     art[45:] = 0.0
     assert len(spot_events(signals, 25.0, head={"nose": art})) == 1   # a still head explains nothing
-    art[46:49, :, 0] = 3.0                              # the head turns and back as the face comes back
+    art[46:66, :, 0] = 3.0                              # the head is turned as the face comes back
     assert spot_events(signals, 25.0, head={"nose": art}) == []       # (the run's onset is a lost frame)

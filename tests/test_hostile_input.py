@@ -45,6 +45,19 @@ def test_a_face_on_its_side_is_refused(frames):
     assert MAX_ROLL_DEG == 45.0
 
 
+def test_a_face_upside_down_is_refused_though_facemesh_fits_it(frames):
+    """FaceMesh fits an upright mesh to an upside-down face (its eye line is level), so the eye
+    line cannot tell; the face detector's scores of the four quarter turns can."""
+    from microemo_ref.face.landmarks import turn_scores
+
+    upside = np.ascontiguousarray(frames[:, ::-1, ::-1])
+    scores = turn_scores([frames[0]])
+    assert int(np.argmax(scores)) == 0 and scores[0] - scores[1:].max() >= 0.05
+    assert int(np.argmax(turn_scores([upside[0]]))) == 2
+    with pytest.raises(NoFaceError, match="upside_down.mp4: the face is upside down in the picture"):
+        track_face(upside, 25.0, source="upside_down.mp4")
+
+
 def test_a_clip_too_short_to_judge_is_refused(tmp_path):
     short = write_video(tmp_path / "blink.mp4", load_clip(SAMPLE, max_frames=3).frames, 25.0)
     with pytest.raises(ClipError, match=r"blink.mp4: only 0.12 s of video, too short to judge"):

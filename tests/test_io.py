@@ -386,10 +386,10 @@ def test_in_memory_clip_is_checked():
 
 
 def write_shown_as(path: Path, frames: list[np.ndarray], times: list[float] | None = None,
-                   rotation: int = 0) -> Path:
+                   rotation: int = 0, matrix: list[int] | None = None) -> Path:
     """Frames written with PyAV directly: at presentation times ``times`` (s, a millisecond time
-    base; default 25 fps) and with a display rotation (degrees counter-clockwise), as phones and
-    editors write them."""
+    base; default 25 fps) and with a display rotation (degrees counter-clockwise) or a whole
+    display ``matrix`` (FFmpeg's layout), as phones and editors write them."""
     from fractions import Fraction
 
     times = times if times is not None else [k / 25 for k in range(len(frames))]
@@ -400,6 +400,8 @@ def write_shown_as(path: Path, frames: list[np.ndarray], times: list[float] | No
         stream.codec_context.time_base = Fraction(1, 1000)
         if rotation:
             stream.set_display_rotation(rotation)
+        if matrix:
+            stream.set_display_matrix(matrix)
         for frame, t in zip(frames, times):
             picture = av.VideoFrame.from_ndarray(frame, format="rgb24")
             picture.pts, picture.time_base = round(t * 1000), Fraction(1, 1000)
@@ -421,6 +423,27 @@ def test_a_rotated_video_is_read_upright(tmp_path):
     assert shown.shape == (96, 48, 3)
     assert shown[:16, -16:].mean() > 200 and shown[:16, :16].mean() < 50
     assert load_clip(path).size == (96, 48)
+
+
+@pytest.mark.parametrize("matrix, rotation, corner", [
+    ([-1, 0, 0, 0, 1, 0], 0, "top right"),             # a front camera's mirror: left-right
+    ([0, -1, 0, -1, 0, 0], 270, "bottom right"),       # mirrored, then a quarter turn clockwise
+    ([1, 0, 0, 0, -1, 0], 180, "bottom left"),         # mirrored, then a half turn: upside down
+])
+def test_a_mirrored_video_is_shown_as_its_display_matrix_says(tmp_path, matrix, rotation, corner):
+    """A mirror in the display matrix used to read as a half turn, which shows a mirrored
+    selfie upside down. A marker stored top-left lands where FFmpeg's own player puts it."""
+    stored = np.zeros((48, 96, 3), np.uint8)
+    stored[:16, :16] = 255
+    u = 65536
+    path = write_shown_as(tmp_path / "mirrored.mp4", [stored] * 3, matrix=[v * u for v in matrix] + [0, 0, 1 << 30])
+    info = probe_video(path)
+    assert (info.rotation, info.mirrored) == (rotation, True)
+    shown = next(iter_frames(path))[1]
+    assert shown.shape == ((96, 48, 3) if rotation in (90, 270) else (48, 96, 3))
+    rows = slice(None, 16) if corner.startswith("top") else slice(-16, None)
+    cols = slice(None, 16) if corner.endswith("left") else slice(-16, None)
+    assert shown[rows, cols].mean() > 200 and shown.mean() < 255 * 0.12
 
 
 def test_a_variable_rate_video_is_resampled_on_its_real_time_axis(tmp_path):

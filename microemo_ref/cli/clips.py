@@ -24,7 +24,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     utterances = [] if side is None else validate_utterances(load_subtitles(side), duration=info.duration, path=side)
     out = {"path": str(video), "frames": info.n_frames, "fps": info.fps, "duration_s": round(info.duration, 2),
            "size": [info.height, info.width], "audio_s": None if audio is None else round(audio, 2),
-           "rotation": info.rotation, "variable_rate": info.variable_rate,
+           "rotation": info.rotation, "mirrored": info.mirrored, "variable_rate": info.variable_rate,
            "utterances": [{"start": u.start, "end": u.end, "text": u.text, "source": u.source} for u in utterances]}
     print(json.dumps(out, indent=1))
     return 0

@@ -37,13 +37,18 @@ starts or stops moving (the low-pass filter rounds the corner, and the running m
 it): half a transition, after which the region is far from where it began. So a transient run
 counts only when its *net change* (its shape at the offset against the onset) is less than
 ``max_net`` of its largest excursion from either end. For the mouth corners the side the
-channel measured is judged; a run cut short by a lost face or the clip's edge cannot be judged
-and is kept. Measured on 156 generated clips, 96 of them held-out, so the threshold was set
+channel measured is judged. Measured on 156 generated clips, 96 of them held-out, so the threshold was set
 with held-out clips in view: true flashes 0.01-0.37 (other regions moving with a flash up to
 0.40), runs at a macro expression's edge 0.51-0.71 (two more near an edge that do come back,
 0.22-0.23, are kept); ``max_net`` 0.45 sits in the gap. Without this rule, one such run, at the
 end of a held smile, made a second "micro-expression" 0.5 s after a real one, and the model
 cited it.
+
+A run cut short by the clip's first or last frame, or by a lost face (which includes a face
+partly outside the picture, see :mod:`.tracking`), has an unknown length. If what is seen of
+it lasts longer than a micro-expression it is a macro event; if not, it may be a flash or the
+start or end of a macro expression, and it is dropped rather than called micro (our rule; an
+expression cut off by the clip's end used to become a "micro-expression").
 
 All thresholds are our choices, measured on generated clips (see notebook 01 and
 ``benchmarks/spotting_sweep.py``); none comes from the paper.
@@ -152,10 +157,10 @@ class RegionSignal:
         """How far frames on..off end from where they began, as a share of the largest excursion
         from either end: 0 for out and back (a flash), 1 for from one shape to another. For a
         sided region, only the side the transient channel measured at ``apex`` counts. A run
-        cut short (a lost face or the clip's edge at either end) cannot be judged: 0."""
+        whose first or last frame is a lost one cannot be judged: 0 (:func:`spot_events` drops
+        runs cut short by a lost face or the clip's edge before asking)."""
         seg = self.offsets[on:off + 1]                                        # (t, n, 2)
-        cut = on == 0 or off == len(self.offsets) - 1
-        if cut or not (np.isfinite(seg[0]).all() and np.isfinite(seg[-1]).all()):
+        if not (np.isfinite(seg[0]).all() and np.isfinite(seg[-1]).all()):
             return 0.0
         if self.side is not None:
             seg = seg[:, self.outward == self.side[apex]]
@@ -233,8 +238,10 @@ def thresholds(signals: dict[str, RegionSignal], speaking: np.ndarray, cfg: Spot
 
 
 def _region_runs(m: np.ndarray, th: np.ndarray, cfg: SpotConfig,
-                 min_frames: int) -> list[tuple[int, int, int, float]]:
-    """(onset, apex, offset, score) for each run of m above th lasting at least ``min_frames``."""
+                 min_frames: int) -> list[tuple[int, int, int, float, bool]]:
+    """(onset, apex, offset, score, cut) for each run of m above th lasting at least
+    ``min_frames``; ``cut``: the run reaches the clip's first or last frame, or a lost face, so
+    its true length is unknown."""
     above = np.nan_to_num(m, nan=-np.inf) > th
     rest = float(np.nanmedian(m[~above])) if (~above).any() else 0.0
     runs = []
@@ -249,7 +256,8 @@ def _region_runs(m: np.ndarray, th: np.ndarray, cfg: SpotConfig,
         off = apex
         while off < len(m) - 1 and not np.isnan(m[off + 1]) and m[off + 1] > low:
             off += 1
-        runs.append((int(max(on - 1, 0)), int(apex), int(min(off + 1, len(m) - 1)), float(m[apex] / th[apex])))
+        cut = on == 0 or np.isnan(m[on - 1]) or off == len(m) - 1 or np.isnan(m[off + 1])
+        runs.append((int(max(on - 1, 0)), int(apex), int(min(off + 1, len(m) - 1)), float(m[apex] / th[apex]), cut))
     return runs
 
 
@@ -260,7 +268,9 @@ def spot_events(signals: dict[str, RegionSignal], fps: float, speaking: np.ndarr
     ``covered``: per region, (T,) bool frames where a hand covers it (:mod:`.occlusion`): a
     region's runs that touch one are dropped; ``head``: per region, the (T, n, 2) rotation
     artefact (:mod:`.head_pose`): runs that a rigid head turn explains are dropped. Transient
-    runs longer than a micro-expression, or that do not come back (``max_net``), are dropped too."""
+    runs longer than a micro-expression, or that do not come back (``max_net``), are dropped too,
+    and so is any run cut short by the clip's edge or a lost face while it lasts no longer than
+    a micro-expression: whether it is one cannot be told."""
     n_frames = len(next(iter(signals.values())).magnitude)
     speaking = np.zeros(n_frames, bool) if speaking is None else speaking.astype(bool)
     # Two channels: distance from rest finds macro and isolated micro events; distance from
@@ -275,7 +285,9 @@ def spot_events(signals: dict[str, RegionSignal], fps: float, speaking: np.ndarr
             # channel) by its high-passed part: a run during a turn is distrusted even when the
             # turn is steady. Deliberately conservative: see face.head_pose.
             art = None if head is None else head.get(region)
-            for on, apex, off, score in _region_runs(m, ths[region], cfg, min_frames):
+            for on, apex, off, score, cut in _region_runs(m, ths[region], cfg, min_frames):
+                if cut and (off - on + 1) / fps <= cfg.micro_max_s:
+                    continue                        # cut short: a flash, or the start or end of a macro?
                 if covered is not None and region in covered and covered[region][on:off + 1].any():
                     continue
                 if art is not None:

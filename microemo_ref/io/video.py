@@ -10,8 +10,9 @@ Reading
 
 Frames as they are shown
     Phones store a portrait video as landscape pixels with a display matrix (the old
-    ``rotate`` tag) saying how to turn them; `iter_frames` turns every frame upright by it,
-    as players do. Variable-frame-rate files (phones, screen recorders, editors) show frame
+    ``rotate`` tag) saying how to turn them, and a front camera's clip may be stored mirrored
+    with a matrix that mirrors it back; `iter_frames` shows every frame as the matrix says, as
+    players do. Variable-frame-rate files (phones, screen recorders, editors) show frame
     ``k`` at its own presentation time, not at ``k / fps``; the whole package counts time as
     ``index / fps``, so `iter_frames` resamples such a file to a constant rate: frames evenly
     spaced from the first presentation time to the last, each the decoded frame nearest in
@@ -67,6 +68,7 @@ class VideoInfo:
     duration: float
     has_audio: bool
     rotation: int = 0  # degrees counter-clockwise that turn the stored pixels upright (0, 90, 180, 270)
+    mirrored: bool = False  # the display matrix also mirrors them (left-right, before the rotation)
     variable_rate: bool = False  # frames resampled to a constant rate (see the module docstring)
     start_time: float = 0.0  # presentation time of the first frame, seconds
 
@@ -160,7 +162,7 @@ def probe_video(path: str | Path) -> VideoInfo:
         first = next(container.decode(stream), None)
         if first is None:
             raise ClipError(f"{path}: the video stream has zero frames")
-        rotation = round((first.rotation or 0) / 90) * 90 % 360
+        rotation, mirrored = display_orientation(first)
         width, height = stream.codec_context.width, stream.codec_context.height
         has_audio, n_frames = bool(container.streams.audio), _metadata_frame_count(stream, fps)
     with _open_input(path) as container:
@@ -176,14 +178,46 @@ def probe_video(path: str | Path) -> VideoInfo:
     if rotation in (90, 270):
         width, height = height, width
     return VideoInfo(path=path, fps=fps, n_frames=n_frames, width=width, height=height, duration=n_frames / fps,
-                     has_audio=has_audio, rotation=rotation, variable_rate=variable,
+                     has_audio=has_audio, rotation=rotation, mirrored=mirrored, variable_rate=variable,
                      start_time=float(times[0]) if len(times) else 0.0)
 
 
-def upright(pixels: np.ndarray, rotation: int) -> np.ndarray:
-    """``pixels`` turned ``rotation`` degrees counter-clockwise (a multiple of 90)."""
+#: A quarter turn counter-clockwise, and a left-right mirror, as maps of pixel coordinates
+#: (x right, y down): a pixel at (x, y) is shown at M @ (x, y) (translation left out).
+_QUARTER = np.array([[0, 1], [-1, 0]])
+_MIRROR = np.array([[-1, 0], [0, 1]])
+
+
+def display_orientation(frame: av.VideoFrame) -> tuple[int, bool]:
+    """(rotation, mirrored) of a decoded frame's display matrix: the frame is shown mirrored
+    left-right if ``mirrored``, then turned ``rotation`` degrees counter-clockwise.
+
+    FFmpeg's matrix (``libavutil/display.h``) maps a stored pixel (p, q) to the shown one
+    (a p + c q + x, b p + d q + y) over its common denominator; for the axis-aligned matrices
+    that phones and editors write, [[a, c], [b, d]] is one of the eight quarter turns, each
+    mirrored or not, which are tried in turn. Any other angle is rounded to the nearest
+    quarter turn, as before; FFmpeg's own command line rotates by the exact angle.
+    """
+    matrix = next((np.frombuffer(bytes(d), np.int32) for d in frame.side_data
+                   if d.type == av.sidedata.sidedata.Type.DISPLAYMATRIX), None)
+    if matrix is None:
+        return round((frame.rotation or 0) / 90) * 90 % 360, False
+    shown = np.array([[matrix[0], matrix[3]], [matrix[1], matrix[4]]], float) / 65536.0
+    for mirrored in (False, True):
+        for k in range(4):
+            if np.allclose(np.linalg.matrix_power(_QUARTER, k) @ (_MIRROR if mirrored else np.eye(2)), shown,
+                           atol=1e-3):
+                return 90 * k, mirrored
+    return round((frame.rotation or 0) / 90) * 90 % 360, bool(np.linalg.det(shown) < 0)
+
+
+def upright(pixels: np.ndarray, rotation: int, mirrored: bool = False) -> np.ndarray:
+    """``pixels`` as shown: mirrored left-right if ``mirrored``, then turned ``rotation`` degrees
+    counter-clockwise (a multiple of 90)."""
     k = rotation // 90 % 4
-    return np.ascontiguousarray(np.rot90(pixels, k)) if k else pixels
+    if mirrored:
+        pixels = pixels[:, ::-1]
+    return np.ascontiguousarray(np.rot90(pixels, k)) if k or mirrored else pixels
 
 
 def _on_grid(container, stream, info: VideoInfo) -> Iterator[av.VideoFrame]:
@@ -230,7 +264,8 @@ def iter_frames(
             if stop is not None and index >= stop:
                 break
             if index >= start and (index - start) % step == 0:
-                yield index, upright(frame.to_ndarray(format="gray" if grey else "rgb24"), info.rotation)
+                yield index, upright(frame.to_ndarray(format="gray" if grey else "rgb24"), info.rotation,
+                                     info.mirrored)
 
 
 def audio_seconds(path: str | Path) -> float | None:

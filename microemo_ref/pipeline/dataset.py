@@ -30,7 +30,7 @@ from microemo_ref.pipeline.cues import Readout, cue_text
 from microemo_ref.pipeline.evidence import Evidence, encoder_inputs, gather_evidence
 from microemo_ref.text.utterances import transcript_lines
 
-VERSION = 3  # cache format, raised whenever the cached evidence changes; it holds the spotter's current events
+VERSION = 4  # cache format, raised whenever the cached evidence changes; it holds the spotter's current events
 #   (2-frame transient runs, sided mouth corners, transient runs must come back (max_net), the head gate)
 SUFFIX = ".evidence.npz"
 

@@ -22,6 +22,7 @@ import torch
 from microemo_ref.audio.features import AudioFeatures, audio_features
 from microemo_ref.face.head_pose import TURN_DEG
 from microemo_ref.face.landmarks import NoFaceError
+from microemo_ref.face.tracking import mask_spans
 from microemo_ref.face.local_branch import LocalEvidence, extract_local_frames, speaking_frames
 from microemo_ref.io.clip import Clip
 from microemo_ref.io.frames import VideoFrames
@@ -79,7 +80,7 @@ MIN_MICRO_FPS: float = 20.0
 
 def local_notes(local: LocalEvidence, source: str | Path) -> list[str]:
     """What the user should know about the face measurement: a small face or a low frame rate,
-    hands over it, a turning head."""
+    a face partly outside the picture, hands over it, a turning head."""
     notes = []
     boxes = local.track.boxes[local.track.valid]
     width = float(np.median(boxes[:, 2] - boxes[:, 0]))
@@ -95,6 +96,9 @@ def local_notes(local: LocalEvidence, source: str | Path) -> list[str]:
     if covered := local.covered_spans():
         notes.append(f"{source}: a hand covers part of the face at {text(covered)}; "
                      "no facial events from the covered regions there")
+    if local.track.outside is not None and (outside := mask_spans(local.track.outside, local.fps)):
+        notes.append(f"{source}: the face is partly outside the picture at {text(outside)}; "
+                     "it is not measured there")
     if turned := local.turned_spans():
         notes.append(f"{source}: the head turns more than {TURN_DEG:g} degrees from its usual pose at {text(turned)}; "
                      "facial motion that the turn explains is not counted as an event")
