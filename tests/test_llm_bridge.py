@@ -303,6 +303,24 @@ def test_ablation_run_trains_scores_and_summarises(tiny_llm_dir, example_dir, tm
         run_ablations(["nope"], [0], [str(example_dir)], [str(example_dir)], tmp_path)
 
 
+def test_the_summary_carries_per_utterance_mood_over_seeds():
+    """Runs trained on explanations are summarised with clue recall and per-utterance mood (mean
+    and spread over seeds), and the table shows both; the tokens path's recipe starts from the
+    shipped cue-text checkpoint."""
+    from microemo_ref.pipeline.ablations import RECIPES, format_table, summarise
+    from microemo_ref.pipeline.emer import default_checkpoint
+
+    runs = [{"variant": v, "seed": s, "ov_f": 0.5, "per_scenario": {"shift": 0.5}, "clue_recall": None,
+             "utterance_mood": m} for v, s, m in (("tokens", 0, 0.3), ("tokens", 1, 0.4), ("tokens_whole_only", 0, 0.2))]
+    table = summarise(runs)
+    assert table["tokens"]["utterance_mood"] == {"mean": 0.35, "sd": 0.0707, "n": 2}
+    lines = format_table({"table": table}).splitlines()
+    assert lines[0] == "| variant | OV F | shift | utterance_mood | seeds |"
+    assert lines[2] == "| tokens | 0.500 ± 0.000 | 0.500 ± 0.000 | 0.350 ± 0.071 | 2 |"
+    assert RECIPES["tokens_explained"]["train"]["target"] == "explanation"
+    assert (default_checkpoint(RECIPES["tokens_explained"]["init"]) / "trainable.safetensors").is_file()
+
+
 def _train_tiny(tiny_llm_dir, example_dir, out, **kw):
     from safetensors.torch import load_file
 
