@@ -140,6 +140,8 @@ def turn_scores(images: list[np.ndarray]) -> np.ndarray:
     face the other way round (0.59-0.66 as it is, 0.88-0.93 turned upright)."""
     import mediapipe as mp
 
+    if not images:
+        return np.zeros(4)
     scores = np.zeros((len(images), 4))
     NativeLogs.enter()
     try:
@@ -150,7 +152,7 @@ def turn_scores(images: list[np.ndarray]) -> np.ndarray:
                     scores[i, k] = max((d.score[0] for d in found), default=0.0)
     finally:
         NativeLogs.exit()
-    return np.median(scores, axis=0) if len(images) else scores.sum(axis=0)
+    return np.median(scores, axis=0)
 
 
 def choose_face(faces: list[np.ndarray], image_hw: tuple[int, int]) -> np.ndarray:

@@ -47,8 +47,7 @@ cited it.
 A run cut short by the clip's first or last frame, or by a lost face (which includes a face
 partly outside the picture, see :mod:`.tracking`), has an unknown length. If what is seen of
 it lasts longer than a micro-expression it is a macro event; if not, it may be a flash or the
-start or end of a macro expression, and it is dropped rather than called micro (our rule; an
-expression cut off by the clip's end used to become a "micro-expression").
+start or end of a macro expression, and it is dropped rather than called micro (our rule).
 
 All thresholds are our choices, measured on generated clips (see notebook 01 and
 ``benchmarks/spotting_sweep.py``); none comes from the paper.

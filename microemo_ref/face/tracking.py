@@ -8,7 +8,7 @@ that nothing downstream measures motion there.
 
 A face partly outside the picture is lost too: FaceMesh still returns a whole mesh while the
 face slides out of the frame, but the points past the border are guesses, and the motion
-measured on them looked like a 30-px expression just before the face was gone. A detected
+measured on them reads as a 30-px expression just before the face is gone. A detected
 frame counts only while every point the motion is measured on (the regions and the stable
 points, :data:`MEASURED_POINTS`) lies inside the picture; other frames are gaps like any
 other (our rule).

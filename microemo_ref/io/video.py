@@ -196,19 +196,20 @@ def display_orientation(frame: av.VideoFrame) -> tuple[int, bool]:
     (a p + c q + x, b p + d q + y) over its common denominator; for the axis-aligned matrices
     that phones and editors write, [[a, c], [b, d]] is one of the eight quarter turns, each
     mirrored or not, which are tried in turn. Any other angle is rounded to the nearest
-    quarter turn, as before; FFmpeg's own command line rotates by the exact angle.
+    quarter turn; FFmpeg's own command line rotates by the exact angle.
     """
+    nearest = round((frame.rotation or 0) / 90) * 90 % 360
     matrix = next((np.frombuffer(bytes(d), np.int32) for d in frame.side_data
                    if d.type == av.sidedata.sidedata.Type.DISPLAYMATRIX), None)
     if matrix is None:
-        return round((frame.rotation or 0) / 90) * 90 % 360, False
+        return nearest, False
     shown = np.array([[matrix[0], matrix[3]], [matrix[1], matrix[4]]], float) / 65536.0
     for mirrored in (False, True):
         for k in range(4):
             if np.allclose(np.linalg.matrix_power(_QUARTER, k) @ (_MIRROR if mirrored else np.eye(2)), shown,
                            atol=1e-3):
                 return 90 * k, mirrored
-    return round((frame.rotation or 0) / 90) * 90 % 360, bool(np.linalg.det(shown) < 0)
+    return nearest, bool(np.linalg.det(shown) < 0)
 
 
 def upright(pixels: np.ndarray, rotation: int, mirrored: bool = False) -> np.ndarray:
