@@ -11,10 +11,16 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _pins(path: Path) -> dict[str, str]:
+    """{name: version} of the lines whose environment marker (after ``;``) holds on this machine."""
+    from packaging.markers import Marker
+
     pins = {}
     for line in path.read_text().splitlines():
         line = line.split("#")[0].strip()
         if line:
+            line, _, marker = line.partition(";")
+            if marker.strip() and not Marker(marker.strip()).evaluate():
+                continue
             name, ver = re.split(r"==", line)
             pins[name.strip().lower()] = ver.strip()
     return pins

@@ -72,6 +72,19 @@ def _model_options(p: argparse.ArgumentParser) -> None:
                    help="which shipped checkpoint: 'cues' (default: tokens + measured-cue text, our addition) or "
                         "'tokens' (MicroEmo's own path: the answer must come from the video and audio tokens)")
     p.add_argument("--llm", default="smollm2", help="the frozen LLM: smollm2 (default) or a local model folder")
+    _decoder_option(p)
+
+
+#: ``--decoder`` choices; the same as :data:`microemo_ref.model.gguf_decoder.CHOICES` (a test checks),
+#: spelt out here so that building the parser imports no torch.
+DECODERS = ("auto", "llama.cpp", "transformers")
+
+
+def _decoder_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--decoder", choices=DECODERS, default="auto",
+                   help="who decodes the answer: 'llama.cpp' (fast, our addition; ik-llama-cpp-python on float16 "
+                        "weights with the LoRA merged), 'transformers' (the reference), or 'auto' (default: "
+                        "llama.cpp where it runs, else transformers, saying why)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -150,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--summary", help="also write the summary table here (e.g. benchmarks/results/ablations.json)")
     p.add_argument("--finished-only", action="store_true", help="train nothing: summarise the finished runs, list the rest")
     p.add_argument("--llm", default="smollm2")
+    _decoder_option(p)
     p.set_defaults(func=cmd_ablate)
     p = sub.add_parser("cache", help="measure every video under DIR (or of --labels) once, for training and evaluation")
     p.add_argument("dir", nargs="?")

@@ -56,8 +56,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from microemo_ref.model.microemo import load_checkpoint
 
     t = time.perf_counter()
+    from microemo_ref.model.gguf_decoder import attach
+
     model = load_checkpoint(folder, load_llm())
-    print(f"End-to-end EMER (SmolLM2-135M + the shipped checkpoint, loaded in {time.perf_counter() - t:.1f} s):")
+    decoder = attach(model, "auto")
+    print(f"End-to-end EMER (SmolLM2-135M + the shipped checkpoint, loaded in {time.perf_counter() - t:.1f} s; "
+          f"decoding: {decoder}):")
     result = run_emer(video, model)
     print(f"  {result.explanation}")
     print(f"  emotions: {', '.join(result.labels) or '(none parsed)'}")
@@ -67,13 +71,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def load_model_from_args(args: argparse.Namespace):
+    """The checkpoint of ``--checkpoint`` or ``--path`` on ``--llm``, with the decoder of ``--decoder``."""
+    from microemo_ref.model.gguf_decoder import attach, unavailable_reason
     from microemo_ref.model.llm import load_llm
     from microemo_ref.model.microemo import checkpoint_config, load_checkpoint
     from microemo_ref.pipeline.emer import default_checkpoint
 
+    decoder = getattr(args, "decoder", "auto")
+    if decoder == "llama.cpp" and (why := unavailable_reason()):  # fails before the LLM loads
+        raise RuntimeError(f"the llama.cpp decoder cannot run: {why}")
     folder = Path(args.checkpoint) if args.checkpoint else default_checkpoint(getattr(args, "path", "cues"))
     checkpoint_config(folder)  # a missing or malformed checkpoint fails before the LLM loads
-    return load_checkpoint(folder, load_llm(args.llm))
+    model = load_checkpoint(folder, load_llm(args.llm))
+    attach(model, decoder)
+    return model
 
 
 def cmd_emer(args: argparse.Namespace) -> int:
@@ -96,6 +107,7 @@ def cmd_emer(args: argparse.Namespace) -> int:
         return 0
     print(f"{args.video}")
     print(f"  model's path: {result.path}")
+    print(f"  decoder: {result.decoder}")
     for note in result.notes:
         print(f"  note: {note}")
     print(f"  measured {result.cues}")

@@ -13,6 +13,7 @@ from microemo_ref.cli.run import labelled_cache, load_model_from_args, print_fai
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from microemo_ref.pipeline.dataset import cache_folder
     from microemo_ref.metrics.judge import make_judge
+    from microemo_ref.model.gguf_decoder import describe
     from microemo_ref.model.microemo import answer_path
     from microemo_ref.pipeline.ablations import absent_parts, knock_out
     from microemo_ref.pipeline.evaluate import evaluate, wheel_scorer
@@ -41,6 +42,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     report["knocked_out"] = list(args.knockout)
     report["knockout_noop"] = absent  # parts this model never had: switching them off changed nothing
     report["answer_path"] = {"trained": trained_path, "evaluated": answer_path(model.cfg)}
+    report["decoder"] = describe(model.decoder)
     report["failed"] = [{"video": str(video), "error": why} for video, why in failures]
     if args.json:
         print(json.dumps(report, indent=1))
@@ -49,6 +51,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(f"{report['clips']} clips under {folder}"
           + (f"; switched off at inference: {', '.join(args.knockout)}" if args.knockout else ""))
     print(f"model's path: {trained_path}" + (f"; evaluated as: {answer_path(model.cfg)}" if args.knockout else ""))
+    print(f"decoder: {report['decoder']}")
     for part in absent:
         print(f"note: this model has no {part.replace('_', ' ')}; knocking it out is a no-op")
     print_scores(report)
@@ -140,7 +143,7 @@ def cmd_ablate(args: argparse.Namespace) -> int:
     from microemo_ref.pipeline.ablations import format_table, run_ablations
 
     summary = run_ablations(args.variants, args.seeds, args.data, [args.eval], args.out, args.recipe, args.llm,
-                            progress=progress, finished_only=args.finished_only)
+                            progress=progress, finished_only=args.finished_only, decoder=args.decoder)
     print(f"recipe {summary['recipe']}, seeds {summary['seeds']}; OV F, mean ± sd over seeds")
     print(format_table(summary))
     print(f"written to {Path(args.out) / 'ablations.json'}")

@@ -92,6 +92,8 @@ class MicroEmo(nn.Module):
         self.tokenizer = llm.tokenizer
         self.llm.requires_grad_(False)
         self.readout: RidgeClassifier | None = None  # fitted by training when cfg.readout
+        # A fast greedy decoder for generate() (model.gguf_decoder.attach); None: transformers.
+        self.decoder = None
         if cfg.lora_rank > 0:
             add_lora(self.llm, rank=cfg.lora_rank, alpha=cfg.lora_alpha)
 
@@ -130,10 +132,14 @@ class MicroEmo(nn.Module):
     @torch.no_grad()
     def generate(self, x: EncoderInputs, subtitles: list[str], cues: str | None,
                  max_new_tokens: int = 224) -> tuple[str, EncoderOutput, Assembled]:
-        """Greedy decoding (deterministic) of the answer."""
+        """Greedy decoding (deterministic) of the answer, by ``self.decoder`` if one is attached."""
         was = self.training
         self.eval()
         a, out = self.prompt(x, subtitles, cues)
+        if self.decoder is not None:
+            self.train(was)
+            return self.tokenizer.decode(self.decoder.greedy(a.embeds, max_new_tokens),
+                                         skip_special_tokens=True).strip(), out, a
         ids = self.llm.generate(inputs_embeds=a.embeds[None], attention_mask=torch.ones(1, len(a.ids), dtype=torch.long, device=a.embeds.device),
                                 max_new_tokens=max_new_tokens, do_sample=False,
                                 pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.tokenizer.eos_token_id)

@@ -49,6 +49,7 @@ from pathlib import Path
 
 from microemo_ref.io.clip import atomic_path
 from microemo_ref.model.llm import load_llm
+from microemo_ref.model.gguf_decoder import attach
 from microemo_ref.model.microemo import MicroEmo, MicroEmoConfig, load_checkpoint
 from microemo_ref.pipeline.emer import default_checkpoint
 from microemo_ref.pipeline.evaluate import answer_all, clue_score, label_scores, mood_scores, score
@@ -138,8 +139,10 @@ def knockout_table(reports: Sequence[tuple[str, dict]], scenario: str = "conceal
 
 
 def run_one(name: str, seed: int, data: Sequence[str], eval_dirs: Sequence[str], out: str | Path,
-            recipe: str = "quick", llm: str = "smollm2", progress: Callable[[str], None] = print) -> dict:
-    """Train and score one variant with one seed (or read the result of a finished run)."""
+            recipe: str = "quick", llm: str = "smollm2", progress: Callable[[str], None] = print,
+            decoder: str = "auto") -> dict:
+    """Train and score one variant with one seed (or read the result of a finished run); ``decoder``
+    answers the held-out clips (:func:`microemo_ref.model.gguf_decoder.attach`)."""
     folder = Path(out) / name / f"seed_{seed}"
     done = finished(name, seed, out)
     if done is not None:
@@ -150,6 +153,7 @@ def run_one(name: str, seed: int, data: Sequence[str], eval_dirs: Sequence[str],
     model_cfg = variant_config(name, MicroEmoConfig(llm=llm))
     checkpoint = train(cfg, model_cfg, progress=progress)
     model = load_checkpoint(checkpoint, load_llm(llm))
+    attach(model, decoder)
     rows = answer_all(model, eval_dirs, max_new_tokens=plan["max_new_tokens"])
     explained = plan["train"]["target"] == "explanation"
     report = score(rows, similarity=explained)
@@ -201,7 +205,8 @@ def summarise(results: list[dict]) -> dict:
 
 def run_ablations(variants: Sequence[str], seeds: Sequence[int], data: Sequence[str], eval_dirs: Sequence[str],
                   out: str | Path, recipe: str = "quick", llm: str = "smollm2",
-                  progress: Callable[[str], None] = print, finished_only: bool = False) -> dict:
+                  progress: Callable[[str], None] = print, finished_only: bool = False,
+                  decoder: str = "auto") -> dict:
     """Every variant x seed (see :func:`run_one`), then the summary, written to OUT/ablations.json.
     With ``finished_only``, nothing is trained: the summary covers the finished runs and lists
     the missing ones."""
@@ -213,7 +218,7 @@ def run_ablations(variants: Sequence[str], seeds: Sequence[int], data: Sequence[
     for name in variants:
         for seed in seeds:
             r = finished(name, seed, out) if finished_only else run_one(name, seed, data, eval_dirs, out, recipe,
-                                                                        llm, progress)
+                                                                        llm, progress, decoder)
             if r is None:
                 missing.append(f"{name} seed {seed}")
                 continue

@@ -26,6 +26,7 @@ from pathlib import Path
 from microemo_ref.io.clip import ClipError, load_clip
 from microemo_ref.metrics.clues import measured_spans, ungrounded_times
 from microemo_ref.metrics.grounding import check_explanation, guard
+from microemo_ref.model.gguf_decoder import describe as describe_decoder
 from microemo_ref.model.microemo import MicroEmo, answer_path
 from microemo_ref.model.utterance_qformer import per_frame
 from microemo_ref.pipeline.dataset import describe
@@ -78,6 +79,7 @@ class EmerResult:
     removed: list[dict] = field(default_factory=list)  # sentences the guard dropped, with their reasons
     raw_explanation: str = ""  # the model's explanation before the guard
     path: str = ""  # which inputs carry this model's answer (microemo.answer_path)
+    decoder: str = ""  # who decoded the answer (gguf_decoder.describe)
     # everything measured, the decoded clip included (kept alive with the result; not in to_json)
     evidence: Evidence | None = field(default=None, repr=False, compare=False)
 
@@ -85,7 +87,8 @@ class EmerResult:
         return {"explanation": self.explanation, "labels": self.labels, "events": self.events,
                 "utterances": self.utterances, "cues": self.cues, "attention": self.attention,
                 "notes": self.notes, "ungrounded": [list(t) for t in self.ungrounded], "seconds": self.seconds,
-                "removed": self.removed, "raw_explanation": self.raw_explanation, "path": self.path}
+                "removed": self.removed, "raw_explanation": self.raw_explanation, "path": self.path,
+                "decoder": self.decoder}
 
 
 def check_long_enough(video: str | Path, duration: float) -> None:
@@ -130,7 +133,8 @@ def run_emer(video: str | Path, model: MicroEmo, *, subtitles: str | Path | None
                      f"{len(removed) - cut} dropped, {cut} repaired by cutting a wrong quote (see 'removed')")
     return EmerResult(kept, labels, events, utts, cues, attention, notes,
                       ungrounded_times(explanation, measured_spans(events, spans)),
-                      {k: round(v, 2) for k, v in clock.items()}, removed, explanation, answer_path(model.cfg), evidence)
+                      {k: round(v, 2) for k, v in clock.items()}, removed, explanation, answer_path(model.cfg),
+                      describe_decoder(model.decoder), evidence)
 
 
 __all__ = ["EmerResult", "MIN_CLIP_S", "SHIPPED", "check_long_enough", "default_checkpoint", "parse_labels", "run_emer"]
