@@ -73,3 +73,17 @@ def test_evidence_of_a_streamed_clip_is_that_of_the_decoded_one(both) -> None:
     torch.testing.assert_close(xa.dynamics, xb.dynamics, atol=0, rtol=0)
     direct = extract_local_frames(streamed.frames, streamed.fps)
     assert [e.to_json(25) for e in direct.events] == [e.to_json(25) for e in extract_local_frames(memory.frames, 25).events]
+
+
+def test_auto_holds_a_short_clip_and_streams_a_long_one(monkeypatch, both) -> None:
+    import microemo_ref.io.clip as clip_module
+
+    memory, _ = both
+    held = load_clip(VIDEO, max_frames=40, stream="auto")
+    assert not isinstance(held.frames, VideoFrames) and np.array_equal(held.frames, memory.frames)
+    monkeypatch.setattr(clip_module, "STREAM_ABOVE_BYTES", 45 * memory.frames[0].nbytes)
+    assert not isinstance(load_clip(VIDEO, max_frames=40, stream="auto").frames, VideoFrames)
+    assert isinstance(load_clip(VIDEO, stream="auto").frames, VideoFrames)  # the container lists 235
+    frame = memory.frames[0]
+    endless = ((t, frame) for t in range(10**9))  # a container that claims fewer frames than it has
+    assert clip_module._frames_within(endless, 45 * frame.nbytes) is None

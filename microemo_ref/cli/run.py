@@ -22,7 +22,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from microemo_ref.viz import tour_figure
 
     video = Path(args.video) if args.video else DATA_SAMPLES / f"{DEMO_SAMPLE}.mp4"
-    clip = load_clip(video, stream=True)
+    clip = load_clip(video, stream="auto")
     truth = truth_beside(video, "emer")
     print(f"MicroEmo reference demo: {video.name}")
     print(f"  {clip.n_frames} frames at {clip.fps:g} fps ({clip.duration:.1f} s), {clip.size[1]}x{clip.size[0]} px, "

@@ -6,9 +6,10 @@ rate in four stages, one module each:
 
     track_face       (tracking)   FaceMesh landmarks per frame, gaps, blinks
     measure_motion   (motion)     optical flow per region landmark, head motion removed
-    covered_regions  (occlusion)  where a hand covers a region (no events from there)
-    rotation_artefact (head_pose) motion a head turn fakes (no events it explains)
     region_signals   (spotting)   distance of each region from its rest shape
+    rotation_artefact (head_pose) motion a head turn fakes (no events it explains)
+    covered_regions  (occlusion)  where a hand covers a region (no events from there), looked
+                                  at closely around the spotter's candidate runs only
     spot_events      (spotting)   onset / apex / offset events, micro or macro
 
 and hands the model's visual encoder a fixed-size dynamics tensor
@@ -20,6 +21,7 @@ The video is decoded three times, frame by frame, so long videos never sit in me
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +30,8 @@ import numpy as np
 from microemo_ref.face.head_pose import TURN_DEG, head_rotations, rotation_artefact, turned_spans
 from microemo_ref.face.motion import MotionConfig, RegionMotion, measure_motion
 from microemo_ref.face.occlusion import OcclusionConfig, covered_regions, covered_spans
-from microemo_ref.face.spotting import RegionSignal, SpotConfig, SpottedEvent, dynamics_tensor, region_signals, spot_events
+from microemo_ref.face.spotting import (RegionSignal, SpotConfig, SpottedEvent, dynamics_tensor, region_signals,
+                                        run_frames, spot_events)
 from microemo_ref.face.tracking import FaceTrack, mask_spans, track_face
 from microemo_ref.io.clip import Utterance
 from microemo_ref.io.video import iter_frames, probe_video
@@ -107,18 +110,21 @@ def extract_local(video: str | Path, *, utterances: list[Utterance] | None = Non
     info = probe_video(path)
     track = track_face((f for _, f in iter_frames(path, info=info)), info.fps, source=path)
     motion = measure_motion((f for _, f in iter_frames(path, info=info)), track, motion_cfg)  # RGB, as extract_local_frames
-    covered = covered_regions((f for _, f in iter_frames(path, info=info)), track, occlusion_cfg)
     speaking, source = _speech(path, track.n_frames, info.fps, utterances)
-    return _evidence(track, motion, speaking, source, spot_cfg, covered)
+    return _evidence(track, motion, speaking, source, spot_cfg, lambda where: covered_regions(
+        (f for _, f in iter_frames(path, info=info)), track, occlusion_cfg, where=where))
 
 
-def _evidence(track: FaceTrack, motion: RegionMotion, speaking: np.ndarray, source: str,
-              spot_cfg: SpotConfig, covered: dict[str, np.ndarray]) -> LocalEvidence:
+def _evidence(track: FaceTrack, motion: RegionMotion, speaking: np.ndarray, source: str, spot_cfg: SpotConfig,
+              cover: Callable[[np.ndarray], dict[str, np.ndarray]]) -> LocalEvidence:
+    """Spot the events; ``cover(where)`` finds the hands, looking closely at ``where`` (the
+    spotter's candidate runs: the only frames where a hand changes the events)."""
     signals = region_signals(motion, spot_cfg)
     rot = head = None
     if track.depth is not None:
         rest, rot = head_rotations(track)
         head = rotation_artefact(rest, rot)
+    covered = cover(run_frames(signals, speaking, spot_cfg))
     events = spot_events(signals, track.fps, speaking, spot_cfg, covered, head)
     return LocalEvidence(events, signals, motion, track, speaking, source, covered, head, rot)
 
@@ -129,6 +135,6 @@ def extract_local_frames(frames: np.ndarray, fps: float, speaking: np.ndarray | 
     """The same on frames already in memory, e.g. ``clip.frames`` (notebooks, tests)."""
     track = track_face(frames, fps)
     motion = measure_motion(frames, track, motion_cfg)
-    covered = covered_regions(frames, track, occlusion_cfg)
     speaking = np.zeros(len(frames), bool) if speaking is None else speaking
-    return _evidence(track, motion, speaking, "given" if speaking.any() else "none", spot_cfg, covered)
+    return _evidence(track, motion, speaking, "given" if speaking.any() else "none", spot_cfg,
+                     lambda where: covered_regions(frames, track, occlusion_cfg, where=where))

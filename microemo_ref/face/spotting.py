@@ -260,6 +260,30 @@ def _region_runs(m: np.ndarray, th: np.ndarray, cfg: SpotConfig,
     return runs
 
 
+def _candidate_runs(signals: dict[str, RegionSignal], speaking: np.ndarray | None, cfg: SpotConfig):
+    """(channel, region, (on, apex, off, score, cut)) for every run above threshold, before any is
+    dropped. Two channels: distance from rest finds macro and isolated micro events; distance
+    from the running median finds brief events riding on a held expression (micro only)."""
+    n_frames = len(next(iter(signals.values())).magnitude)
+    speaking = np.zeros(n_frames, bool) if speaking is None else speaking.astype(bool)
+    for channel in ("magnitude", "transient"):
+        ths = thresholds(signals, speaking, cfg, channel=channel)
+        min_frames = cfg.min_frames if channel == "magnitude" else cfg.min_frames_brief
+        for region, sig in signals.items():
+            for run in _region_runs(getattr(sig, channel), ths[region], cfg, min_frames):
+                yield channel, region, run
+
+
+def run_frames(signals: dict[str, RegionSignal], speaking: np.ndarray | None = None,
+               cfg: SpotConfig = SpotConfig()) -> np.ndarray:
+    """(T,) bool: the frames of every candidate run (:func:`spot_events` before it drops any):
+    the only frames where a hand over the face can change the events."""
+    mask = np.zeros(len(next(iter(signals.values())).magnitude), bool)
+    for _, _, (on, _, off, _, _) in _candidate_runs(signals, speaking, cfg):
+        mask[on:off + 1] = True
+    return mask
+
+
 def spot_events(signals: dict[str, RegionSignal], fps: float, speaking: np.ndarray | None = None,
                 cfg: SpotConfig = SpotConfig(), covered: dict[str, np.ndarray] | None = None,
                 head: dict[str, np.ndarray] | None = None) -> list[SpottedEvent]:
@@ -270,33 +294,26 @@ def spot_events(signals: dict[str, RegionSignal], fps: float, speaking: np.ndarr
     runs longer than a micro-expression, or that do not come back (``max_net``), are dropped too,
     and so is any run cut short by the clip's edge or a lost face while it lasts no longer than
     a micro-expression: whether it is one cannot be told."""
-    n_frames = len(next(iter(signals.values())).magnitude)
-    speaking = np.zeros(n_frames, bool) if speaking is None else speaking.astype(bool)
-    # Two channels: distance from rest finds macro and isolated micro events; distance from
-    # the running median finds brief events riding on a held expression (micro only).
     runs = []
-    for channel in ("magnitude", "transient"):
-        ths = thresholds(signals, speaking, cfg, channel=channel)
-        min_frames = cfg.min_frames if channel == "magnitude" else cfg.min_frames_brief
-        for region, sig in signals.items():
-            m = getattr(sig, channel)
-            # Both channels are gated by the artefact's change itself, not (for the transient
-            # channel) by its high-passed part: a run during a turn is distrusted even when the
-            # turn is steady. Deliberately conservative: see face.head_pose.
-            art = None if head is None else head.get(region)
-            for on, apex, off, score, cut in _region_runs(m, ths[region], cfg, min_frames):
-                if cut and (off - on + 1) / fps <= cfg.micro_max_s:
-                    continue                        # cut short: a flash, or the start or end of a macro?
-                if covered is not None and region in covered and covered[region][on:off + 1].any():
-                    continue
-                if art is not None:
-                    first = on + int(np.argmax(np.isfinite(m[on:off + 1])))   # the onset may be a lost frame
-                    if explained_by_head(art, first, off, float(m[apex] - m[first]), cfg.head_ratio, cfg.head_min_px):
-                        continue
-                if channel == "transient" and ((off - on + 1) / fps > cfg.micro_max_s
-                                               or sig.net_change(on, off, apex) >= cfg.max_net):
-                    continue                        # too long for a flash, or half of a macro transition
-                runs.append((score, region, on, apex, off))
+    for channel, region, (on, apex, off, score, cut) in _candidate_runs(signals, speaking, cfg):
+        sig = signals[region]
+        m = getattr(sig, channel)
+        # Both channels are gated by the artefact's change itself, not (for the transient
+        # channel) by its high-passed part: a run during a turn is distrusted even when the
+        # turn is steady. Deliberately conservative: see face.head_pose.
+        art = None if head is None else head.get(region)
+        if cut and (off - on + 1) / fps <= cfg.micro_max_s:
+            continue                        # cut short: a flash, or the start or end of a macro?
+        if covered is not None and region in covered and covered[region][on:off + 1].any():
+            continue
+        if art is not None:
+            first = on + int(np.argmax(np.isfinite(m[on:off + 1])))   # the onset may be a lost frame
+            if explained_by_head(art, first, off, float(m[apex] - m[first]), cfg.head_ratio, cfg.head_min_px):
+                continue
+        if channel == "transient" and ((off - on + 1) / fps > cfg.micro_max_s
+                                       or sig.net_change(on, off, apex) >= cfg.max_net):
+            continue                        # too long for a flash, or half of a macro transition
+        runs.append((score, region, on, apex, off))
     groups: list[list] = []
     for run in sorted(runs, key=lambda r: -r[0]):               # strongest first
         home = next((g for g in groups if interval_iou((g[0][2], g[0][4]), (run[2], run[4])) >= cfg.merge_iou), None)

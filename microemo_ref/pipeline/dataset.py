@@ -102,7 +102,7 @@ def cache_example(video: str | Path, cfg: VisualEncoderConfig = VisualEncoderCon
     video = Path(video)
     if truth == "beside":
         truth = truth_beside(video, "emer")  # before measuring: a malformed one fails at once
-    clip = load_clip(video, stream=True)
+    clip = load_clip(video, stream="auto")
     ev = gather_evidence(clip, cfg, label_words=label_words)
     meta = {"version": VERSION, "name": video.stem, "duration": clip.duration, "fps": clip.fps,
             "utterances": [[u.start, u.end, u.text, u.source] for u in ev.segmentation.utterances],

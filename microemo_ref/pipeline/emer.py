@@ -105,7 +105,7 @@ def run_emer(video: str | Path, model: MicroEmo, *, subtitles: str | Path | None
     ``recognise=False`` leaves a clip without subtitles without words (no speech recognition)."""
     clock = {}
     t = time.perf_counter()
-    clip = load_clip(video, subtitles=subtitles, stream=True)
+    clip = load_clip(video, subtitles=subtitles, stream="auto")
     check_long_enough(video, clip.duration)
     evidence = gather_evidence(clip, model.cfg.encoder.visual, recognise=recognise)
     x = encoder_inputs(evidence, model.cfg.encoder.visual)
