@@ -9,4 +9,9 @@ Layers, each module importing only from its own layer or below (``tests/test_lay
 ``face`` / ``audio`` / ``text`` (perception) -> ``model`` -> ``pipeline`` and ``samples`` (the
 generator of sample dialogues) -> ``viz`` -> ``cli`` and ``__main__``.
 """
-__version__ = "0.3.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("microemo_ref")  # pyproject.toml's, the one source
+except PackageNotFoundError:  # run from a checkout that was never installed
+    __version__ = "unknown"

