@@ -11,7 +11,7 @@ would take ``T x H x W x 3`` bytes; that figure is printed beside them for scale
 Usage (10 minutes of 1080p take about 3 minutes to write, then each command runs at about
 the measuring stage's speed, tens of minutes on 2 cores):
     python benchmarks/memory.py [--seconds 600] [--height 1080] [--short 12] [--commands spot emer]
-                                [--keep DIR] [--json FILE]
+                                [--decoder auto|llama.cpp|transformers] [--keep DIR] [--json FILE]
 """
 from __future__ import annotations
 
@@ -72,6 +72,8 @@ def main() -> None:
     ap.add_argument("--short", type=float, default=12.0)
     ap.add_argument("--height", type=int, default=1080)
     ap.add_argument("--commands", nargs="+", default=["spot", "emer"], choices=["spot", "emer", "info"])
+    ap.add_argument("--decoder", default="auto", choices=["auto", "llama.cpp", "transformers"],
+                    help="who decodes emer's answer")
     ap.add_argument("--keep", help="write the clips here and keep them (default: a temporary folder)")
     ap.add_argument("--json", help="also write the figures to this file")
     args = ap.parse_args()
@@ -91,6 +93,7 @@ def main() -> None:
                "write_s": round(time.perf_counter() - t, 1)}
         for command in args.commands:
             extra = ["--json"] if command in ("spot", "emer") else []
+            extra += ["--decoder", args.decoder] if command == "emer" else []
             mb, wall, code = peak_rss(exe + [command, str(path), *extra])
             row[command] = {"peak_mb": round(mb), "wall_s": round(wall, 1), "exit": code}
             print(f"{name:5s} {seconds:6.0f} s {args.height}p  {command:5s} peak {mb:7.0f} MB  "
