@@ -53,11 +53,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"(no end-to-end EMER run: {err})")
         return 0
     from microemo_ref.model.llm import load_llm
+    from microemo_ref.model.gguf_decoder import attach
     from microemo_ref.model.microemo import load_checkpoint
 
     t = time.perf_counter()
-    from microemo_ref.model.gguf_decoder import attach
-
     model = load_checkpoint(folder, load_llm())
     decoder = attach(model, "auto")
     print(f"End-to-end EMER (SmolLM2-135M + the shipped checkpoint, loaded in {time.perf_counter() - t:.1f} s; "

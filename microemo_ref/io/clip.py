@@ -221,17 +221,18 @@ def load_clip(
         raise ValueError(f"max_frames must be >= 1, got {max_frames}")
     path = Path(path)
     info = probe_video(path)
-    if stream == "auto" and min(info.n_frames, max_frames or info.n_frames) * info.height * info.width * 3 > STREAM_ABOVE_BYTES:
-        stream = True  # too long to hold, by what the container says
-    if stream == "auto":
-        frames = _frames_within(iter_frames(path, stop=max_frames, info=info), STREAM_ABOVE_BYTES)
+    listed = min(info.n_frames, max_frames or info.n_frames)  # what the container says
+    if stream == "auto":  # hold the frames unless they are, or turn out to be, too many
+        too_many = listed * info.height * info.width * 3 > STREAM_ABOVE_BYTES
+        frames = None if too_many else _frames_within(iter_frames(path, stop=max_frames, info=info),
+                                                      STREAM_ABOVE_BYTES)
         stream = frames is None
     elif not stream:
         frames = np.stack([frame for _, frame in iter_frames(path, stop=max_frames, info=info)])
     if stream:
         frames = VideoFrames(path, info, stop=max_frames)
     duration = frames.shape[0] / info.fps
-    if not stream and frames.shape[0] < min(info.n_frames, max_frames or info.n_frames):
+    if not stream and frames.shape[0] < listed:
         message = f"the container lists {info.n_frames} frames, only {frames.shape[0]} decode"
         warnings.warn(f"{path}: {message}; using those", stacklevel=2)
 

@@ -13,7 +13,6 @@ the command line prints, so the user knows what the model did not see.
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,27 +48,25 @@ def gather_evidence(clip: Clip, cfg: VisualEncoderConfig = VisualEncoderConfig()
     """Segment, sample frames, run the local branch (``local=False`` skips it) and audio features
     (``recognise=False``: no speech recognition where there are no subtitles; ``label_words``:
     a label file's subtitle for a clip that has no words of its own, see
-    :func:`~microemo_ref.text.utterances.with_label_words`). The audio features are computed in
-    a second thread while the local branch runs (both spend most of their time in native code)."""
+    :func:`~microemo_ref.text.utterances.with_label_words`)."""
     seg = segment_clip(clip, use_subtitles=use_subtitles, recognise=recognise)
     if label_words:
         seg = with_label_words(seg, label_words)
     notes = list(seg.notes)
     index, _ = sample_frames(clip.n_frames, clip.fps, cfg.sample_fps, cfg.time.max_frames)
-    with ThreadPoolExecutor(max_workers=1) as pool:  # the voice is measured while the face is
-        voiced = clip.audio is not None and clip.audio.size
-        feats = pool.submit(audio_features, clip.audio, clip.sample_rate) if voiced else None
-        evidence_local = None
-        if local:
-            speaking = speaking_frames(seg.utterances, clip.n_frames, clip.fps)
-            try:
-                evidence_local = extract_local_frames(clip.frames, clip.fps, speaking)
-            except NoFaceError as err:
-                notes.append(f"{err}; the local facial branch is left out")
-            if evidence_local is not None:
-                notes += local_notes(evidence_local, clip.path or "<in-memory clip>")
-        feats = feats.result() if feats is not None else None
-    if not voiced:
+    evidence_local = None
+    if local:
+        speaking = speaking_frames(seg.utterances, clip.n_frames, clip.fps)
+        try:
+            evidence_local = extract_local_frames(clip.frames, clip.fps, speaking)
+        except NoFaceError as err:
+            notes.append(f"{err}; the local facial branch is left out")
+        if evidence_local is not None:
+            notes += local_notes(evidence_local, clip.path or "<in-memory clip>")
+    feats = None
+    if clip.audio is not None and clip.audio.size:
+        feats = audio_features(clip.audio, clip.sample_rate)
+    else:
         notes.append(f"{clip.path or '<in-memory clip>'}: no audio track; no audio tokens")
     return Evidence(clip, seg, index, evidence_local, feats, notes)
 
