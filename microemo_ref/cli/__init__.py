@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--synonyms", help="with --grouping: a synonym CSV (word_runK,synonym_runK column pairs)")
     p.add_argument("--formats", help="with --grouping: a word-form CSV (name,format)")
     p.add_argument("--level", default="level1", choices=["level1", "level2"], help="with --grouping: the wheel level")
-    p.add_argument("--knockout", nargs="+", default=[], choices=["local_branch", "cue_text", "video", "audio"],
+    p.add_argument("--knockout", nargs="+", default=[], choices=["local_branch", "cue_text", "video", "audio", "flash_word"],
                    help="switch these parts of the trained model off at inference (reliance, not an ablation)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
@@ -188,6 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fit the micro-expression readout and write its answer into the cue line (our addition)")
     p.add_argument("--no-cue-text", action="store_true",
                    help="MicroEmo's own path: no measured-cue line in the prompt, the answer must come from the tokens")
+    p.add_argument("--flash-word", action="store_true",
+                   help="after each video span's tokens, a soft word read from them (our addition); the encoder "
+                        "is frozen once the reader is fitted")
     p.add_argument("--token-epochs", type=int, default=0,
                    help="stage 0 (our addition): epochs of token heads on the encoder alone, before the LLM stages")
     p.add_argument("--token-weight", type=float, default=0.0,

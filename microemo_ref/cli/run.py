@@ -198,7 +198,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                       anchor=args.anchor, balance=args.balance, content_weight=args.content_weight)
     if args.readout and args.no_cue_text:
         raise ValueError("--readout writes into the cue line, which --no-cue-text leaves out: choose one")
-    model_cfg = MicroEmoConfig(llm=args.llm, readout=args.readout, cue_text=not args.no_cue_text)
+    model_cfg = MicroEmoConfig(llm=args.llm, readout=args.readout, cue_text=not args.no_cue_text,
+                               flash_word=args.flash_word)
     folder = train(cfg, model_cfg, progress=progress)
     print(f"checkpoint: {folder}")
     return 0

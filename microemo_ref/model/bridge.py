@@ -129,8 +129,10 @@ def render(tokenizer, user: str, answer: str | None) -> tuple[str, str]:
 
 
 def assemble(tokenizer, embedding: nn.Embedding, bridge: Bridge, user: str, visual: SpanTokens,
-             audio: SpanTokens | None, answer: str | None = None) -> Assembled:
-    """Splice the projected span tokens into the embedded prompt (+ answer, for training)."""
+             audio: SpanTokens | None, answer: str | None = None, visual_extra: Tensor | None = None) -> Assembled:
+    """Splice the projected span tokens into the embedded prompt (+ answer, for training).
+    ``visual_extra`` (K, W), if given, adds one input vector after each video span's projected
+    tokens (the flash word of :mod:`~microemo_ref.model.flash_word`, our addition)."""
     prompt, answer_text = render(tokenizer, user, answer)
     pieces, ids, labels, parts = [], [], [], []
     position, last = 0, 0
@@ -153,6 +155,8 @@ def assemble(tokenizer, embedding: nn.Embedding, bridge: Bridge, user: str, visu
         source = visual if kind == "visual" else audio
         proj = bridge.visual if kind == "visual" else bridge.audio
         chunk = proj(source.tokens[source.span_of_token == k])  # (Q, W)
+        if kind == "visual" and visual_extra is not None:
+            chunk = torch.cat([chunk, visual_extra[k:k + 1].to(chunk.dtype)])  # (Q + 1, W)
         pieces.append(chunk)
         ids.append(torch.full((len(chunk),), -1, dtype=torch.long, device=chunk.device))
         labels.append(torch.full((len(chunk),), IGNORE, dtype=torch.long, device=chunk.device))

@@ -13,7 +13,8 @@ says in words which inputs a configuration lets the answer come from.
 
 A checkpoint holds only the trainable tensors (``trainable.safetensors``, stored as float16), the configuration
 (``config.json``), the micro-expression readout if the model has one (``readout.json``, see
-``MicroEmoConfig.readout``) and the SHA-256 of the tensor and readout files, checked at load:
+``MicroEmoConfig.readout``), the flash word's reader if it has one (``flash_word.json``, see
+``MicroEmoConfig.flash_word``) and the SHA-256 of the tensor and readout files, checked at load:
 a corrupted or mismatched file is refused with its path named.
 """
 from __future__ import annotations
@@ -32,6 +33,7 @@ from microemo_ref.io.files import file_sha256
 from microemo_ref.model.bridge import Assembled, Bridge, BridgeConfig, answer_loss, assemble, user_text
 from microemo_ref.model.content_weight import content_weights, weighted_answer_loss
 from microemo_ref.model.encoder import EncoderConfig, EncoderInputs, EncoderOutput, MicroEmoEncoder
+from microemo_ref.model.flash_word import FlashReader, flash_words, word_table
 from microemo_ref.model.llm import LLM
 from microemo_ref.model.lora import add_lora, lora_state
 from microemo_ref.model.probe import RidgeClassifier
@@ -53,6 +55,9 @@ class MicroEmoConfig:
     # event's emotion from its region displacements on the training clips and write its answer
     # into the cue line ("reads as sad"); see pipeline.evidence_probe for why.
     readout: bool = False
+    # Our addition, beyond MicroEmo (off in the shipped models): after each video span's tokens, one
+    # soft word read from them by a ridge classifier (model.flash_word); fitted by training.
+    flash_word: bool = False
 
 
 def answer_path(cfg: MicroEmoConfig) -> str:
@@ -63,8 +68,11 @@ def answer_path(cfg: MicroEmoConfig) -> str:
         parts.append("measured-cue text" + (" with readout" if cfg.readout else ""))
     parts.append("subtitles")
     path = " + ".join(parts)
+    if cfg.video and cfg.flash_word:
+        path = path.replace("video", "video (+ flash word, our addition)", 1)
     if cfg.video and not cfg.cue_text:
-        return f"MicroEmo's path: {path}"
+        return f"MicroEmo's path: {path}" + (" (the flash word is our addition, read from the video tokens)"
+                                              if cfg.flash_word else "")
     if cfg.cue_text:
         return f"{path} (the cue text is our addition, not MicroEmo's)"
     return path
@@ -92,6 +100,7 @@ class MicroEmo(nn.Module):
         self.tokenizer = llm.tokenizer
         self.llm.requires_grad_(False)
         self.readout: RidgeClassifier | None = None  # fitted by training when cfg.readout
+        self.flash_reader: FlashReader | None = None  # fitted by training when cfg.flash_word
         # A fast greedy decoder for generate() (model.gguf_decoder.attach); None: transformers.
         self.decoder = None
         if cfg.lora_rank > 0:
@@ -116,7 +125,15 @@ class MicroEmo(nn.Module):
         user = user_text(out.visual.spans if cfg.video else [], out.audio.spans if out.audio else None, subtitles,
                          cues if cfg.cue_text else None, times=cfg.time_text)
         embed = self.llm.get_input_embeddings()
-        return assemble(self.tokenizer, embed, self.bridge, user, out.visual, out.audio, answer), out
+        extra = self.flash_words(out.visual, embed) if cfg.video and cfg.flash_word else None
+        return assemble(self.tokenizer, embed, self.bridge, user, out.visual, out.audio, answer, extra), out
+
+    def flash_words(self, visual, embed: nn.Embedding) -> Tensor:
+        """(K, W): the flash word of each video span (:mod:`~microemo_ref.model.flash_word`)."""
+        if self.flash_reader is None:
+            raise ValueError("this model's configuration has the flash word, but no reader was fitted or loaded")
+        table = word_table(self.tokenizer, embed, self.flash_reader.classifier.classes)
+        return flash_words(self.flash_reader, visual.tokens, self.cfg.encoder.video_qformer.n_queries, table)
 
     def _check_readout(self, cues: str) -> None:
         """A model with a readout was trained on cue lines that say what each micro event reads
@@ -225,6 +242,10 @@ def save_checkpoint(model: MicroEmo, folder: str | Path, extra: dict | None = No
         readout = folder / "readout.json"
         readout.write_text(json.dumps(model.readout.to_json()))
         digests["readout.json"] = file_sha256(readout)
+    if model.flash_reader is not None:
+        reader = folder / "flash_word.json"
+        reader.write_text(json.dumps(model.flash_reader.to_json()))
+        digests["flash_word.json"] = file_sha256(reader)
     (folder / "checksum.json").write_text(json.dumps({**digests, **(extra or {})}, indent=1))
     return folder
 
@@ -258,7 +279,9 @@ def load_trainable(folder: str | Path) -> dict[str, Tensor]:
     if not isinstance(checksums, dict):
         raise ValueError(f"{folder / 'checksum.json'}: checksum file must be a JSON object")
     cfg = checkpoint_config(folder)
-    for name in ("trainable.safetensors", "readout.json") if cfg.readout else ("trainable.safetensors",):
+    names = ("trainable.safetensors",) + (("readout.json",) if cfg.readout else ()) + \
+        (("flash_word.json",) if cfg.flash_word else ())
+    for name in names:
         path = folder / name
         if not path.is_file() or name not in checksums:
             raise FileNotFoundError(f"{path}: checkpoint file (or its checksum) missing")
@@ -289,6 +312,8 @@ def load_checkpoint(folder: str | Path, llm: LLM) -> MicroEmo:
     load_weights(model, folder)
     if cfg.readout:
         model.readout = RidgeClassifier.from_json(json.loads((folder / "readout.json").read_text()))
+    if cfg.flash_word:
+        model.flash_reader = FlashReader.from_json(json.loads((folder / "flash_word.json").read_text()))
     return model.eval()
 
 

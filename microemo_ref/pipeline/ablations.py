@@ -71,7 +71,7 @@ VARIANTS: dict[str, dict] = {
     "tokens_windows": {"cue_text": False, "span_mode": "window"},
     "cues_only": {"video": False, "audio": False},
 }
-KNOCKOUTS = ("local_branch", "cue_text", "video", "audio")  # switches a trained model can run without
+KNOCKOUTS = ("local_branch", "cue_text", "video", "audio", "flash_word")  # switches a trained model can run without
 RECIPES: dict[str, dict] = {
     "full": {"train": {"align_epochs": 1, "emer_epochs": 3, "target": "explanation"}, "max_new_tokens": 224},
     "quick": {"train": {"align_epochs": 0, "emer_epochs": 1, "target": "labels"}, "max_new_tokens": 24},

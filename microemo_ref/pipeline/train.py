@@ -42,7 +42,8 @@ import torch
 from microemo_ref.model.llm import load_llm
 from microemo_ref.model.content_weight import content_pattern
 from microemo_ref.model.microemo import MicroEmo, MicroEmoConfig, load_weights, save_checkpoint
-from microemo_ref.model.token_heads import SpanTargets, TokenHeads, span_targets
+from microemo_ref.model.flash_word import FlashReader, fit_flash_reader
+from microemo_ref.model.token_heads import FLASH_CLASSES, SpanTargets, TokenHeads, span_targets
 from microemo_ref.model.word_anchor import Anchors
 from microemo_ref.pipeline.dataset import Example, find_examples, load_example
 from microemo_ref.pipeline.evidence_probe import fit_readout
@@ -236,6 +237,39 @@ def token_loss(model: MicroEmo, heads: TokenHeads, anchors: Anchors | None, batc
     return torch.stack(total).mean() if total else torch.zeros(())
 
 
+@torch.no_grad()
+def flash_rows(model: MicroEmo, examples: list[Example]) -> tuple[np.ndarray, list[str], list[int]]:
+    """Every video span of every clip with ground truth: its flattened tokens (K, Q*D), its flash
+    class, and the clip it belongs to (the flash word's training rows)."""
+    was = model.training
+    model.eval()
+    features, labels, clips = [], [], []
+    for i, ex in enumerate(examples):
+        if not (ex.truth and "events" in ex.truth):
+            continue
+        out = model.encode(ex.inputs)
+        targets = span_targets(ex.truth, out.visual.spans, None)
+        features.append(out.visual.tokens.reshape(len(out.visual.spans), -1).double().numpy())
+        labels += [FLASH_CLASSES[k] for k in targets.flash]
+        clips += [i] * len(targets.flash)
+    model.train(was)
+    return np.concatenate(features), labels, clips
+
+
+def flash_reader_for(model: MicroEmo, examples: list[Example], out: Path, seed: int = 0,
+                     progress=print) -> FlashReader:
+    """Fit the flash word's reader on the encoder as it is (or load the one a resumed run fitted,
+    ``out/flash_word.json``)."""
+    saved = out / "flash_word.json"
+    if saved.is_file():
+        return FlashReader.from_json(json.loads(saved.read_text()))
+    began = time.time()
+    reader, fit = fit_flash_reader(*flash_rows(model, examples), seed=seed)
+    progress(json.dumps({"stage": "flash_word", "seconds": round(time.time() - began, 1), **fit}))
+    saved.write_text(json.dumps(reader.to_json()))
+    return reader
+
+
 def _lr_at(step: int, total: int, warmup: int) -> float:
     if step < warmup:
         return (step + 1) / warmup
@@ -284,6 +318,9 @@ def train(cfg: TrainConfig, model_cfg: MicroEmoConfig = MicroEmoConfig(), *, llm
         token_history, heads, anchors = align_tokens(model, examples, cfg, out, progress if main else (lambda _: None))
     elif cfg.token_epochs:
         token_history = torch.load(out / "tokens.pt", weights_only=False)["history"]
+    if model_cfg.flash_word:  # the reader reads the encoder's tokens: both stay fixed from here on
+        model.flash_reader = flash_reader_for(model, examples, out, cfg.seed, progress if main else (lambda _: None))
+        model.encoder.requires_grad_(False)
     if cfg.token_weight and heads is None:
         heads = token_heads_for(model)
     if cfg.token_weight and cfg.anchor and anchors is None:
@@ -366,5 +403,6 @@ def train(cfg: TrainConfig, model_cfg: MicroEmoConfig = MicroEmoConfig(), *, llm
     return folder
 
 
-__all__ = ["TrainConfig", "align_tokens", "anchors_for", "clip_losses", "content_words", "face_line", "hidden_emotion", "labels_line", "stage_examples", "token_heads_for", "token_loss",
+__all__ = ["TrainConfig", "align_tokens", "anchors_for", "clip_losses", "content_words", "face_line", "flash_reader_for",
+           "flash_rows", "hidden_emotion", "labels_line", "stage_examples", "token_heads_for", "token_loss",
            "train"]

@@ -1,0 +1,117 @@
+"""The flash word (model.flash_word, our addition): the reader by hand, its place in the prompt,
+its checkpoint file, its knock-out, and a training run that fits it and freezes the encoder."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from microemo_ref.model.flash_word import FlashReader, fit_flash_reader, flash_words, read_spans, word_table
+from microemo_ref.model.probe import RidgeClassifier
+
+SAMPLE = "concealed_astronaut_s0002"
+
+
+def planted(n_clips: int, seed: int) -> tuple[np.ndarray, list[str], list[int]]:
+    """Rows of 4 spans per clip; the class is written into dimension 0..2 (plus noise)."""
+    rng = np.random.default_rng(seed)
+    classes = ["none", "sad", "angry"]
+    labels = [classes[k] for k in rng.integers(0, 3, size=4 * n_clips)]
+    x = rng.normal(size=(len(labels), 12))
+    for i, y in enumerate(labels):
+        x[i, classes.index(y)] += 3.0
+    return x, labels, [i // 4 for i in range(len(labels))]
+
+
+def test_reader_reads_a_planted_class_and_is_a_softmax_of_ridge_scores() -> None:
+    x, y, clips = planted(60, 0)
+    reader, fit = fit_flash_reader(x, y, clips)
+    assert fit["rows"] == 240 and fit["heldout_flash_spans"] > 0
+    xt, yt, _ = planted(20, 1)
+    assert np.mean(np.array(read_spans(reader, torch.tensor(xt), 1)) == np.array(yt)) > 0.9  # Q = 1: a row is a span
+    # by hand: standardise, score, softmax at T
+    c = reader.classifier
+    z = np.c_[(xt - c.mean) / c.std, np.ones(len(xt))] @ c.weight
+    p = np.exp(z / reader.temperature - (z / reader.temperature).max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    torch.testing.assert_close(reader.probabilities(torch.tensor(xt)), torch.tensor(p))
+    # the soft word is the probability-weighted sum of the word rows
+    table = torch.randn(len(c.classes), 5, dtype=torch.float64)
+    torch.testing.assert_close(flash_words(reader, torch.tensor(xt), 1, table), torch.tensor(p) @ table)
+    # noise carries nothing: held-out accuracy near chance
+    rng = np.random.default_rng(2)
+    _, fit = fit_flash_reader(rng.normal(size=(240, 12)), y, clips)
+    assert fit["heldout_flash_accuracy"] < 0.75
+    with pytest.raises(ValueError, match="two classes"):
+        fit_flash_reader(x, ["none"] * len(y), clips)
+
+
+def test_json_round_trip() -> None:
+    x, y, clips = planted(30, 3)
+    reader, _ = fit_flash_reader(x, y, clips)
+    again = FlashReader.from_json(json.loads(json.dumps(reader.to_json())))
+    torch.testing.assert_close(again.probabilities(torch.tensor(x)), reader.probabilities(torch.tensor(x)))
+
+
+def test_prompt_gets_one_word_per_video_span_and_the_knockout_removes_it(tiny_llm_dir, example, tmp_path) -> None:
+    from microemo_ref.model.llm import load_llm
+    from microemo_ref.model.microemo import MicroEmo, MicroEmoConfig, load_checkpoint, save_checkpoint
+    from microemo_ref.pipeline.ablations import knock_out
+
+    llm = load_llm(tiny_llm_dir)
+    torch.manual_seed(0)
+    model = MicroEmo(MicroEmoConfig(llm=str(tiny_llm_dir), cue_text=False, flash_word=True), llm).eval()
+    with pytest.raises(ValueError, match="no reader"):
+        model.prompt(example.inputs, example.subtitles, None)
+    q = model.cfg.encoder.video_qformer.n_queries
+    width = q * model.cfg.encoder.video_qformer.hidden
+    classes = ("angry", "none", "sad")
+    weight = np.zeros((width + 1, 3))
+    weight[-1] = [0.0, 0.0, 5.0]  # every span reads "sad", surely
+    model.flash_reader = FlashReader(RidgeClassifier(classes, np.zeros(width), np.ones(width), weight, 1.0), 0.1)
+    a, out = model.prompt(example.inputs, example.subtitles, None)
+    sad = model.llm.get_input_embeddings().weight[model.tokenizer(" sad", add_special_tokens=False)["input_ids"][0]]
+    table = word_table(model.tokenizer, model.llm.get_input_embeddings(), classes)
+    torch.testing.assert_close(table[2], sad)
+    visual = [(first, end) for what, first, end in a.parts if what.startswith("visual")]
+    assert len(visual) == len(out.visual.spans) and all(end - first == q + 1 for first, end in visual)
+    for first, end in visual:  # the span's last input vector is (almost exactly) the word " sad"
+        torch.testing.assert_close(a.embeds[end - 1], sad, atol=1e-4, rtol=1e-4)
+    folder = save_checkpoint(model, tmp_path / "fw")
+    assert "flash_word.json" in json.loads((folder / "checksum.json").read_text())
+    again = load_checkpoint(folder, load_llm(tiny_llm_dir))
+    b, _ = again.prompt(example.inputs, example.subtitles, None)
+    torch.testing.assert_close(b.embeds, a.embeds, atol=2e-3, rtol=2e-3)  # the tensors are stored as float16
+    c, _ = knock_out(again, ["flash_word"]).prompt(example.inputs, example.subtitles, None)
+    assert len(c.ids) == len(a.ids) - len(visual)
+    (folder / "flash_word.json").write_text("{}")
+    with pytest.raises(ValueError, match="checksum mismatch"):
+        load_checkpoint(folder, load_llm(tiny_llm_dir))
+
+
+def test_training_fits_the_reader_and_freezes_the_encoder(tiny_llm_dir, example_dir, tmp_path) -> None:
+    from microemo_ref.model.microemo import MicroEmoConfig, load_trainable
+    from microemo_ref.pipeline.train import TrainConfig, train
+
+    torch.manual_seed(0)
+    out = tmp_path / "run"
+    cfg = TrainConfig(data=(str(example_dir),), out=str(out), align_epochs=0, emer_epochs=2, warmup_steps=1, lr=1e-2,
+                      concealed_repeat=1, target="labels")
+    model_cfg = MicroEmoConfig(llm=str(tiny_llm_dir), cue_text=False, flash_word=True)
+    from microemo_ref.model.llm import load_llm
+    from microemo_ref.model.microemo import MicroEmo
+
+    torch.manual_seed(0)
+    start = MicroEmo(model_cfg, load_llm(tiny_llm_dir)).trainable_state()
+    lines: list[str] = []
+    folder = train(cfg, model_cfg, progress=lines.append)
+    fitted = json.loads(lines[0])
+    assert fitted["stage"] == "flash_word" and fitted["rows"] >= 2
+    state = load_trainable(folder)
+    assert (folder / "flash_word.json").is_file()
+    for k, v in start.items():
+        if k.startswith("encoder."):
+            torch.testing.assert_close(state[k], v.float(), atol=2e-3, rtol=2e-3)  # frozen (float16 on disk)
+    assert any(not torch.allclose(state[k], v.float(), atol=2e-3) for k, v in start.items() if k.startswith("bridge."))
