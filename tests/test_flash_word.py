@@ -115,3 +115,22 @@ def test_training_fits_the_reader_and_freezes_the_encoder(tiny_llm_dir, example_
         if k.startswith("encoder."):
             torch.testing.assert_close(state[k], v.float(), atol=2e-3, rtol=2e-3)  # frozen (float16 on disk)
     assert any(not torch.allclose(state[k], v.float(), atol=2e-3) for k, v in start.items() if k.startswith("bridge."))
+
+
+def test_the_shipped_flash_word_checkpoint_reads_no_cue_line_and_has_its_reader() -> None:
+    from microemo_ref.model.flash_word import FlashReader
+    from microemo_ref.model.microemo import answer_path, checkpoint_config, load_trainable
+    from microemo_ref.model.token_heads import FLASH_CLASSES
+    from microemo_ref.pipeline.emer import default_checkpoint
+
+    folder = default_checkpoint("flashword")
+    cfg = checkpoint_config(folder)
+    assert cfg.flash_word and not cfg.cue_text and not cfg.readout and cfg.video and cfg.local_branch
+    assert answer_path(cfg).startswith("MicroEmo's path") and "our addition" in answer_path(cfg)
+    load_trainable(folder)  # every checksum is checked, flash_word.json's too
+    reader = FlashReader.from_json(json.loads((folder / "flash_word.json").read_text()))
+    assert sorted(reader.classifier.classes) == sorted(FLASH_CLASSES)
+    # the encoder is the tokens checkpoint's: frozen while the flash word's model trained
+    tokens = load_trainable(default_checkpoint("tokens"))
+    state = load_trainable(folder)
+    assert all(torch.equal(v, tokens[k]) for k, v in state.items() if k.startswith("encoder."))

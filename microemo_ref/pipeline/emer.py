@@ -36,7 +36,8 @@ from microemo_ref.pipeline.evidence import Evidence, encoder_inputs, gather_evid
 MIN_CLIP_S: float = 1.0
 #: The shipped checkpoints by answer path: "cues" reads the tokens and the measured-cue line (our
 #: addition), "tokens" is MicroEmo's own path (tokens and subtitles, no cue line).
-SHIPPED: dict[str, str] = {"cues": "microemo-smollm2", "tokens": "microemo-tokens-smollm2"}
+SHIPPED: dict[str, str] = {"cues": "microemo-smollm2", "tokens": "microemo-tokens-smollm2",
+                           "flashword": "microemo-flashword-smollm2"}
 
 
 def default_checkpoint(path: str = "cues") -> Path:
