@@ -134,3 +134,14 @@ def test_the_shipped_flash_word_checkpoint_reads_no_cue_line_and_has_its_reader(
     tokens = load_trainable(default_checkpoint("tokens"))
     state = load_trainable(folder)
     assert all(torch.equal(v, tokens[k]) for k, v in state.items() if k.startswith("encoder."))
+
+
+def test_emer_on_the_flash_word_path_names_it(capsys) -> None:
+    from microemo_ref.cli import main
+    from microemo_ref.config import DATA_SAMPLES
+
+    video = DATA_SAMPLES / "concealed_grace_hopper_s0036.mp4"
+    assert main(["emer", str(video), "--path", "flashword", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["path"].startswith("MicroEmo's path: video (+ flash word, our addition)")
+    assert out["labels"] and "Measured" not in out["explanation"]
