@@ -92,17 +92,14 @@ def test_prompt_gets_one_word_per_video_span_and_the_knockout_removes_it(tiny_ll
 
 
 def test_training_fits_the_reader_and_freezes_the_encoder(tiny_llm_dir, example_dir, tmp_path) -> None:
-    from microemo_ref.model.microemo import MicroEmoConfig, load_trainable
+    from microemo_ref.model.llm import load_llm
+    from microemo_ref.model.microemo import MicroEmo, MicroEmoConfig, load_trainable
     from microemo_ref.pipeline.train import TrainConfig, train
 
-    torch.manual_seed(0)
     out = tmp_path / "run"
     cfg = TrainConfig(data=(str(example_dir),), out=str(out), align_epochs=0, emer_epochs=2, warmup_steps=1, lr=1e-2,
                       concealed_repeat=1, target="labels")
     model_cfg = MicroEmoConfig(llm=str(tiny_llm_dir), cue_text=False, flash_word=True)
-    from microemo_ref.model.llm import load_llm
-    from microemo_ref.model.microemo import MicroEmo
-
     torch.manual_seed(0)
     start = MicroEmo(model_cfg, load_llm(tiny_llm_dir)).trainable_state()
     lines: list[str] = []

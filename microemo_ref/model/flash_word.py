@@ -105,7 +105,7 @@ def flash_words(reader: FlashReader, tokens: Tensor, n_queries: int, table: Tens
 def read_spans(reader: FlashReader, tokens: Tensor, n_queries: int) -> list[str]:
     """The reader's most probable class of each span (for figures and reports)."""
     flat = tokens.reshape(-1, n_queries * tokens.shape[-1])
-    return [reader.classifier.classes[k] for k in reader.scores(flat).argmax(-1).tolist()]
+    return reader.classifier.predict(flat.detach().cpu().numpy())
 
 
 def _log_likelihood(reader: FlashReader, x: np.ndarray, labels: np.ndarray) -> float:

@@ -63,17 +63,15 @@ class MicroEmoConfig:
 
 def answer_path(cfg: MicroEmoConfig) -> str:
     """Which inputs can carry a model's answer, in words (``emer`` and ``evaluate`` print it)."""
-    tokens = [name for name, on in (("video", cfg.video), ("audio", cfg.audio)) if on]
+    video = "video (+ flash word, our addition)" if cfg.flash_word else "video"
+    tokens = [name for name, on in ((video, cfg.video), ("audio", cfg.audio)) if on]
     parts = [f"{' and '.join(tokens)} tokens"] if tokens else []
     if cfg.cue_text:
         parts.append("measured-cue text" + (" with readout" if cfg.readout else ""))
     parts.append("subtitles")
     path = " + ".join(parts)
-    if cfg.video and cfg.flash_word:
-        path = path.replace("video", "video (+ flash word, our addition)", 1)
     if cfg.video and not cfg.cue_text:
-        return f"MicroEmo's path: {path}" + (" (the flash word is our addition, read from the video tokens)"
-                                              if cfg.flash_word else "")
+        return f"MicroEmo's path: {path}"
     if cfg.cue_text:
         return f"{path} (the cue text is our addition, not MicroEmo's)"
     return path
@@ -102,6 +100,7 @@ class MicroEmo(nn.Module):
         self.llm.requires_grad_(False)
         self.readout: RidgeClassifier | None = None  # fitted by training when cfg.readout
         self.flash_reader: FlashReader | None = None  # fitted by training when cfg.flash_word
+        self._flash_table: tuple[tuple[str, ...], Tensor] | None = None  # (classes, (C, W) word rows)
         # A fast greedy decoder for generate() (model.gguf_decoder.attach); None: transformers.
         self.decoder = None
         if cfg.lora_rank > 0:
@@ -133,7 +132,10 @@ class MicroEmo(nn.Module):
         """(K, W): the flash word of each video span (:mod:`~microemo_ref.model.flash_word`)."""
         if self.flash_reader is None:
             raise ValueError("this model's configuration has the flash word, but no reader was fitted or loaded")
-        table = word_table(self.tokenizer, embed, self.flash_reader.classifier.classes)
+        classes = self.flash_reader.classifier.classes
+        if self._flash_table is None or self._flash_table[0] != classes:  # the embedding is frozen
+            self._flash_table = (classes, word_table(self.tokenizer, embed, classes))
+        table = self._flash_table[1]
         return flash_words(self.flash_reader, visual.tokens, self.cfg.encoder.video_qformer.n_queries, table)
 
     def _check_readout(self, cues: str) -> None:
