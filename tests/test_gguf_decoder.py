@@ -74,7 +74,9 @@ def test_q4_1_prompt_logits(shipped, spliced):
     dec = G.GGUFDecoder(G.export_gguf(shipped.llm, "q4_1"), G.DecoderConfig(weights="q4_1"))
     logits = dec.prompt_logits(embeds)
     assert np.abs(logits - ref).max() < 3.0
-    assert logits.argmax() == ref.argmax()
+    # Its choice is one transformers ranks (near) first: here the two best tokens ("At", "The")
+    # can lie 0.03 apart, and 4-bit drift of about 0.5 may swap them, as it may swap a word.
+    assert ref[logits.argmax()] >= ref.max() - 1.0
 
 
 @needs_wheel
@@ -154,3 +156,41 @@ def test_cli_choices_are_the_modules():
     from microemo_ref.cli import DECODERS
 
     assert DECODERS == G.CHOICES
+
+
+def test_prompt_llm_builds_the_same_prompt_as_the_whole_llm(shipped, sample, spliced):
+    """load_prompt_llm holds the same embedding table and the adapters under the same names: the
+    checkpoint loads into it, the spliced prompt is the same to the bit, and so are the adapters'
+    updates (so the merged GGUF, named by their hash, is the same file)."""
+    from microemo_ref.model.llm import PromptLM, load_prompt_llm
+    from microemo_ref.model.microemo import load_checkpoint
+    from microemo_ref.pipeline.emer import default_checkpoint
+
+    lean = load_checkpoint(default_checkpoint("cues"), load_prompt_llm())
+    assert isinstance(lean.llm, PromptLM)
+    full_names = {n: m.base.weight.shape for n, m in shipped.llm.named_modules() if isinstance(m, G.LoRALinear)}
+    lean_names = {n: m.base.weight.shape for n, m in lean.llm.named_modules() if isinstance(m, G.LoRALinear)}
+    assert lean_names == full_names and len(lean_names) == 60
+    with torch.no_grad():
+        a, _ = lean.prompt(sample.inputs, sample.subtitles, sample.cues)
+    torch.testing.assert_close(a.embeds, spliced[0], rtol=0, atol=0)
+    full_deltas, lean_deltas = G._lora_deltas(shipped.llm), G._lora_deltas(lean.llm)
+    assert full_deltas.keys() == lean_deltas.keys()
+    assert all(np.array_equal(full_deltas[k], lean_deltas[k]) for k in full_deltas)
+    assert np.abs(full_deltas[(0, "q")]).max() > 0  # trained adapters, not zeros
+    with pytest.raises(RuntimeError, match="only what a prompt needs"):
+        lean.llm(inputs_embeds=a.embeds[None])
+
+
+def test_load_for_answers_loads_the_whole_llm_only_for_transformers(monkeypatch):
+    from microemo_ref.model.llm import PromptLM
+    from microemo_ref.pipeline.emer import default_checkpoint, load_for_answers
+
+    model, decoder = load_for_answers(default_checkpoint("tokens"), decoder="transformers")
+    assert not isinstance(model.llm, PromptLM) and model.decoder is None and decoder == "transformers (float32)"
+    if G.unavailable_reason() is None:
+        model, decoder = load_for_answers(default_checkpoint("tokens"))
+        assert isinstance(model.llm, PromptLM) and model.decoder is not None and decoder.startswith("llama.cpp")
+        monkeypatch.setenv("MICROEMO_WHOLE_LLM", "1")  # what benchmarks/emer_command.py compares against
+        model, decoder = load_for_answers(default_checkpoint("tokens"))
+        assert not isinstance(model.llm, PromptLM) and decoder.startswith("llama.cpp")

@@ -52,13 +52,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     except FileNotFoundError as err:
         print(f"(no end-to-end EMER run: {err})")
         return 0
-    from microemo_ref.model.llm import load_llm
-    from microemo_ref.model.gguf_decoder import attach
-    from microemo_ref.model.microemo import load_checkpoint
+    from microemo_ref.pipeline.emer import load_for_answers
 
     t = time.perf_counter()
-    model = load_checkpoint(folder, load_llm())
-    decoder = attach(model, "auto")
+    model, decoder = load_for_answers(folder)
     print(f"End-to-end EMER (SmolLM2-135M + the shipped checkpoint, loaded in {time.perf_counter() - t:.1f} s; "
           f"decoding: {decoder}):")
     result = run_emer(video, model)
@@ -71,19 +68,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def load_model_from_args(args: argparse.Namespace):
     """The checkpoint of ``--checkpoint`` or ``--path`` on ``--llm``, with the decoder of ``--decoder``."""
-    from microemo_ref.model.gguf_decoder import attach, unavailable_reason
-    from microemo_ref.model.llm import load_llm
-    from microemo_ref.model.microemo import checkpoint_config, load_checkpoint
-    from microemo_ref.pipeline.emer import default_checkpoint
+    from microemo_ref.model.gguf_decoder import unavailable_reason
+    from microemo_ref.pipeline.emer import default_checkpoint, load_for_answers
 
     decoder = getattr(args, "decoder", "auto")
     if decoder == "llama.cpp" and (why := unavailable_reason()):  # fails before the LLM loads
         raise RuntimeError(f"the llama.cpp decoder cannot run: {why}")
     folder = Path(args.checkpoint) if args.checkpoint else default_checkpoint(getattr(args, "path", "cues"))
-    checkpoint_config(folder)  # a missing or malformed checkpoint fails before the LLM loads
-    model = load_checkpoint(folder, load_llm(args.llm))
-    attach(model, decoder)
-    return model
+    return load_for_answers(folder, args.llm, decoder)[0]
 
 
 def cmd_emer(args: argparse.Namespace) -> int:

