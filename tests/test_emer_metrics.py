@@ -1,7 +1,7 @@
 """OV emotion-set metrics and clue recall, against hand-computed vectors."""
 import pytest
 
-from microemo_ref.metrics.clues import clue_recall, clue_recalled, mentioned_times, ungrounded_times
+from microemo_ref.metrics.clues import clue_recall, clue_recalled, flash_claim, mentioned_times, ungrounded_times
 from microemo_ref.metrics.emotion_sets import hit_rate, ov_scores, sample_scores
 
 
@@ -135,3 +135,14 @@ def test_per_utterance_mood_reads_the_utterance_a_sentence_names():
     swapped = "In utterance 1 the face shows a brow lowering. In utterances 2-3 the voice is bright, with a lively pitch."
     assert mood_hits(swapped, moods, phrases) == [False, True, False]
     assert mood_hits("The person is happy at first and angry by the end.", moods, phrases) == [False] * 3
+
+
+def test_flash_claim_splits_clue_recall_into_where_and_when():
+    text = ('In utterance 1 (0.8-2.6 s) the person says "It is okay.", and the voice is bright. '
+            'During utterance 2 ("That is fine, really."), around 3.8 s, there is a brief 200-ms flash '
+            'of raised inner brows. Emotions: afraid.')
+    assert flash_claim(text) == (1, 3.8)  # the utterance span of the first sentence is not the flash's time
+    assert clue_recalled(text, 3.7, 1) and not clue_recalled(text, 3.7, 0)
+    assert flash_claim("A micro-expression (5.0-5.4 s) flickers in utterance 3.") == (2, pytest.approx(5.2))
+    assert flash_claim("The face shows a smile throughout utterance 1 (0.8-2.6 s).") == (None, None)
+    assert flash_claim("A brief flash of disgust appears.") == (None, None)

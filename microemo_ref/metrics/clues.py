@@ -57,6 +57,23 @@ def clue_recall(explanations: Sequence[str], cues: Sequence[Sequence[dict]], tol
     return hits / total
 
 
+FLASH_WORDS = re.compile(r"\b(?:flash\w*|micro-expressions?)\b", re.IGNORECASE)
+
+
+def flash_claim(explanation: str) -> tuple[int | None, float | None]:
+    """Where and when the explanation's first sentence about a flash places it: the utterance it
+    names (0-based) and the first single time it gives (the middle of a short range), each None
+    where the sentence gives none, both None where no sentence speaks of a flash or a
+    micro-expression. It splits :func:`clue_recalled`'s test in two: the right utterance, the
+    right time."""
+    for sentence in SENTENCE.split(explanation):
+        if FLASH_WORDS.search(sentence):
+            named = re.search(r"\butterance\s+(\d+)\b", sentence, re.IGNORECASE)
+            times = [(a + b) / 2 for a, b in mentioned_times(sentence) if b - a <= 0.6 + 1e-9]
+            return (int(named.group(1)) - 1 if named else None), (times[0] if times else None)
+    return None, None
+
+
 def measured_spans(events: Sequence[dict], utterances: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
     """What the evidence supports: spotted events (dicts with onset_s, offset_s) and utterance spans."""
     return [(e["onset_s"], e["offset_s"]) for e in events] + [(float(a), float(b)) for a, b in utterances]
@@ -110,5 +127,5 @@ def unsupported_flashes(explanation: str, micro_apexes: Sequence[float], toleran
     return out
 
 
-__all__ = ["clue_recall", "clue_recalled", "measured_spans", "mentioned_times", "sentences_citing", "ungrounded_times",
+__all__ = ["clue_recall", "clue_recalled", "flash_claim", "measured_spans", "mentioned_times", "sentences_citing", "ungrounded_times",
            "unsupported_flashes"]
