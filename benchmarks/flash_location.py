@@ -7,7 +7,9 @@ and an apex time within 0.3 s. This splits it, on the clips of an ``evaluate --j
   utterance spans its straight line calls a flash, read from the checkpoint's own tokens of
   each cached clip; "exact" when it calls the flash's utterance and no other;
 * **the answer**: the utterance and the time its first sentence about a flash gives
-  (:func:`microemo_ref.metrics.clues.flash_claim`), against the gold cue.
+  (:func:`microemo_ref.metrics.clues.flash_claim`), against the gold cue;
+* **two simple guesses of the apex in the right utterance**, for scale: the utterance's middle,
+  and where its video Q-Former's cross-attention peaks (summed over each frame's tokens).
 
 Usage:
     python benchmarks/flash_location.py REPORT.json [--checkpoint DIR] [--scenario concealed] [--json FILE]
@@ -26,11 +28,13 @@ import torch
 from microemo_ref.metrics.clues import flash_claim
 
 
-def reader_spans(checkpoint: str, names: list[str], clips: Path) -> dict[str, list[str]]:
-    """The reader's class for each utterance span (the whole clip's span left out), per clip."""
+def reader_spans(checkpoint: str, names: list[str], clips: Path) -> dict[str, dict]:
+    """Per clip, for each utterance span (the whole clip's span left out): the reader's class,
+    the span's middle and its attention peak (s)."""
     from microemo_ref.model.flash_word import read_spans
     from microemo_ref.model.llm import load_prompt_llm
     from microemo_ref.model.microemo import load_checkpoint
+    from microemo_ref.model.utterance_qformer import per_frame
     from microemo_ref.pipeline.dataset import load_example
 
     model = load_checkpoint(checkpoint, load_prompt_llm())  # the encoder is all it runs
@@ -42,8 +46,12 @@ def reader_spans(checkpoint: str, names: list[str], clips: Path) -> dict[str, li
         if not found:
             raise SystemExit(f"{name}: no cached evidence under {clips} (run `microemo-ref cache {clips}`)")
         with torch.no_grad():
-            tokens = model.encode(load_example(found[0]).inputs).visual.tokens
-        out[name] = read_spans(model.flash_reader, tokens, model.cfg.encoder.video_qformer.n_queries)[1:]
+            encoded = model.encode(load_example(found[0]).inputs)
+        visual = encoded.visual
+        frames = per_frame(visual.key_attention, model.cfg.encoder.visual.n_queries)  # (K, T)
+        out[name] = {"read": read_spans(model.flash_reader, visual.tokens, model.cfg.encoder.video_qformer.n_queries)[1:],
+                     "middle_s": [(s.start + s.end) / 2 for s in visual.spans[1:]],
+                     "peak_s": [float(encoded.frames.times[int(row.argmax())]) for row in frames[1:]]}
     return out
 
 
@@ -69,9 +77,12 @@ def main() -> None:
         if time_s is not None:
             errors.append(abs(time_s - cue["apex_s"]))
         if r["name"] in read:
-            flashes = [k for k, c in enumerate(read[r["name"]]) if c != "none"]
-            row |= {"reader": read[r["name"]], "reader_has_it": cue["utterance"] in flashes,
-                    "reader_exact": flashes == [cue["utterance"]]}
+            got = read[r["name"]]
+            flashes = [k for k, c in enumerate(got["read"]) if c != "none"]
+            row |= {"reader": got["read"], "reader_has_it": cue["utterance"] in flashes,
+                    "reader_exact": flashes == [cue["utterance"]],
+                    "middle_error_s": abs(got["middle_s"][cue["utterance"]] - cue["apex_s"]),
+                    "peak_error_s": abs(got["peak_s"][cue["utterance"]] - cue["apex_s"])}
         clips.append(row)
     n = len(clips)
     summary = {"clips": n, "answer_right_utterance": sum(c["right_utterance"] for c in clips),
@@ -84,6 +95,10 @@ def main() -> None:
                     "reader_exact": sum(c["reader_exact"] for c in clips),
                     "answer_right_utterance_where_reader_exact":
                         sum(c["right_utterance"] for c in clips if c["reader_exact"])}
+        for guess in ("middle", "peak"):
+            e = [c[f"{guess}_error_s"] for c in clips]
+            summary[f"{guess}_of_the_right_utterance"] = {"within_0.3": sum(x <= 0.3 for x in e),
+                                                           "median_error_s": round(statistics.median(e), 2)}
     for c in clips:
         print(f"{c['name']}: flash in utterance {c['utterance'] + 1} at {c['apex_s']:.2f} s; answer: utterance "
               f"{'-' if c['named_utterance'] is None else c['named_utterance'] + 1}, "
