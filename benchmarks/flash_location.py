@@ -35,18 +35,18 @@ def reader_spans(checkpoint: str, names: list[str], clips: Path) -> dict[str, di
     from microemo_ref.model.llm import load_prompt_llm
     from microemo_ref.model.microemo import load_checkpoint
     from microemo_ref.model.utterance_qformer import per_frame
-    from microemo_ref.pipeline.dataset import load_example
+    from microemo_ref.pipeline.dataset import SUFFIX, find_examples, load_example
 
     model = load_checkpoint(checkpoint, load_prompt_llm())  # the encoder is all it runs
     if model.flash_reader is None:
         raise SystemExit(f"{checkpoint}: this model has no flash word to read")
+    cached = {p.name[: -len(SUFFIX)]: p for p in find_examples((str(clips),))}
     out = {}
     for name in names:
-        found = list(clips.rglob(f"{name}.evidence.npz"))
-        if not found:
+        if name not in cached:
             raise SystemExit(f"{name}: no cached evidence under {clips} (run `microemo-ref cache {clips}`)")
         with torch.no_grad():
-            encoded = model.encode(load_example(found[0]).inputs)
+            encoded = model.encode(load_example(cached[name]).inputs)
         visual = encoded.visual
         frames = per_frame(visual.key_attention, model.cfg.encoder.visual.n_queries)  # (K, T)
         out[name] = {"read": read_spans(model.flash_reader, visual.tokens, model.cfg.encoder.video_qformer.n_queries)[1:],

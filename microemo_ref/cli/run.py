@@ -68,14 +68,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def load_model_from_args(args: argparse.Namespace):
     """The checkpoint of ``--checkpoint`` or ``--path`` on ``--llm``, with the decoder of ``--decoder``."""
-    from microemo_ref.model.gguf_decoder import unavailable_reason
     from microemo_ref.pipeline.emer import default_checkpoint, load_for_answers
 
-    decoder = getattr(args, "decoder", "auto")
-    if decoder == "llama.cpp" and (why := unavailable_reason()):  # fails before the LLM loads
-        raise RuntimeError(f"the llama.cpp decoder cannot run: {why}")
     folder = Path(args.checkpoint) if args.checkpoint else default_checkpoint(getattr(args, "path", "cues"))
-    return load_for_answers(folder, args.llm, decoder)[0]
+    return load_for_answers(folder, args.llm, getattr(args, "decoder", "auto"))[0]
 
 
 def cmd_emer(args: argparse.Namespace) -> int:

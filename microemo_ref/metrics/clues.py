@@ -60,16 +60,17 @@ def clue_recall(explanations: Sequence[str], cues: Sequence[Sequence[dict]], tol
 FLASH_WORDS = re.compile(r"\b(?:flash\w*|micro-expressions?)\b", re.IGNORECASE)
 
 
-def flash_claim(explanation: str) -> tuple[int | None, float | None]:
+def flash_claim(explanation: str, tolerance_s: float = 0.3) -> tuple[int | None, float | None]:
     """Where and when the explanation's first sentence about a flash places it: the utterance it
-    names (0-based) and the first single time it gives (the middle of a short range), each None
+    names (0-based) and the first single time it gives (the middle of a range no longer than
+    :func:`cites` allows, ``2 * tolerance_s``), each None
     where the sentence gives none, both None where no sentence speaks of a flash or a
     micro-expression. It splits :func:`clue_recalled`'s test in two: the right utterance, the
     right time."""
     for sentence in SENTENCE.split(explanation):
         if FLASH_WORDS.search(sentence):
             named = re.search(r"\butterance\s+(\d+)\b", sentence, re.IGNORECASE)
-            times = [(a + b) / 2 for a, b in mentioned_times(sentence) if b - a <= 0.6 + 1e-9]
+            times = [(a + b) / 2 for a, b in mentioned_times(sentence) if b - a <= 2 * tolerance_s + 1e-9]
             return (int(named.group(1)) - 1 if named else None), (times[0] if times else None)
     return None, None
 

