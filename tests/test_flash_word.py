@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from microemo_ref.model.flash_word import FlashReader, fit_flash_reader, flash_words, read_spans, word_table
+from microemo_ref.model.flash_word import (FlashReader, digit_table, fit_flash_reader, flash_pointer, flash_words, read_spans,
+                                          word_table)
 from microemo_ref.model.probe import RidgeClassifier
 
 SAMPLE = "concealed_astronaut_s0002"
@@ -89,6 +90,72 @@ def test_prompt_gets_one_word_per_video_span_and_the_knockout_removes_it(tiny_ll
     (folder / "flash_word.json").write_text("{}")
     with pytest.raises(ValueError, match="checksum mismatch"):
         load_checkpoint(folder, load_llm(tiny_llm_dir))
+
+
+def test_pointer_by_hand() -> None:
+    """The flash pointer (our addition): flash mass per utterance, normalised when above 1."""
+    from microemo_ref.model.utterance_qformer import Span
+
+    classes = ("angry", "none", "sad")
+    table, digits = torch.randn(3, 4, dtype=torch.float64), torch.randn(9, 4, dtype=torch.float64)
+    spans = [Span(0, 9, "video"), Span(0, 2, "utterance", 0), Span(2, 5, "utterance", 1), Span(5, 9, "utterance", 2)]
+    none, sad, angry = torch.tensor([0.0, 1, 0]), torch.tensor([0.0, 0, 1]), torch.tensor([1.0, 0, 0])
+    # a sure sad flash in utterance 2 (span 2); the whole clip's own flash is not an utterance's
+    u, e = flash_pointer(torch.stack([sad, none, sad, none]).double(), spans, classes, table, digits)
+    torch.testing.assert_close(u, digits[1])
+    torch.testing.assert_close(e, table[2])
+    # no flash anywhere: a blank digit and the word " none"
+    u, e = flash_pointer(torch.stack([none] * 4).double(), spans, classes, table, digits)
+    torch.testing.assert_close(u, torch.zeros(4, dtype=torch.float64))
+    torch.testing.assert_close(e, table[1])
+    # two sure flashes share the pointer; a half-sure one leaves half to " none"
+    u, e = flash_pointer(torch.stack([none, angry, none, sad]).double(), spans, classes, table, digits)
+    torch.testing.assert_close(u, (digits[0] + digits[2]) / 2)
+    torch.testing.assert_close(e, (table[0] + table[2]) / 2)
+    half = torch.tensor([0.0, 0.5, 0.5]).double()
+    u, e = flash_pointer(torch.stack([none.double(), none.double(), half, none.double()]), spans, classes, table, digits)
+    torch.testing.assert_close(u, digits[1] / 2)
+    torch.testing.assert_close(e, 0.5 * (half @ table) + 0.5 * table[1])
+
+
+def test_prompt_with_the_pointer_and_its_knockout(tiny_llm_dir, example) -> None:
+    from microemo_ref.model.bridge import POINTER_LINE
+    from microemo_ref.model.llm import load_llm
+    from microemo_ref.model.microemo import MicroEmo, MicroEmoConfig
+    from microemo_ref.pipeline.ablations import knock_out
+
+    llm = load_llm(tiny_llm_dir)
+    torch.manual_seed(0)
+    model = MicroEmo(MicroEmoConfig(llm=str(tiny_llm_dir), cue_text=False, flash_word=True, flash_pointer=True), llm).eval()
+    q = model.cfg.encoder.video_qformer.n_queries
+    width = q * model.cfg.encoder.video_qformer.hidden
+    weight = np.zeros((width + 1, 3))
+    weight[-1] = [0.0, 0.0, 5.0]  # every span reads "sad", surely
+    model.flash_reader = FlashReader(RidgeClassifier(("angry", "none", "sad"), np.zeros(width), np.ones(width), weight, 1.0),
+                                     0.1)
+    a, out = model.prompt(example.inputs, example.subtitles, None)
+    text = model.tokenizer.decode([i for i in a.ids.tolist() if i >= 0])
+    assert POINTER_LINE.startswith("Flash in the video tokens: utterance <|mm:pointer:0|>")
+    assert "Flash in the video tokens: utterance ,." in text  # the two vectors stand where the markers were
+    where = {what: first for what, first, _ in a.parts if what.startswith("pointer")}
+    assert sorted(where) == ["pointer 0", "pointer 1"] and where["pointer 1"] == where["pointer 0"] + 2  # "," between
+    embed = model.llm.get_input_embeddings()
+    utterances = [s.index for s in out.visual.spans if s.kind == "utterance"]
+    digits = digit_table(model.tokenizer, embed)
+    # every utterance flashes "sad" surely: the digit is their mean, the word is " sad"
+    torch.testing.assert_close(a.embeds[where["pointer 0"]], digits[utterances].mean(0), atol=1e-4, rtol=1e-4)
+    sad = word_table(model.tokenizer, embed, ("sad",))[0]
+    torch.testing.assert_close(a.embeds[where["pointer 1"]], sad, atol=1e-4, rtol=1e-4)
+    b, _ = knock_out(model, ["flash_word"]).prompt(example.inputs, example.subtitles, None)
+    assert not any(what.startswith("pointer") for what, _, _ in b.parts)
+    assert "Flash in the video tokens" not in model.tokenizer.decode([i for i in b.ids.tolist() if i >= 0])
+
+
+def test_the_pointer_needs_the_flash_word(capsys) -> None:
+    from microemo_ref.cli import main
+
+    assert main(["train", "--flash-pointer", "--out", "/nonexistent/never"]) == 2
+    assert "needs --flash-word" in capsys.readouterr().err
 
 
 def test_training_fits_the_reader_and_freezes_the_encoder(tiny_llm_dir, example_dir, tmp_path) -> None:

@@ -192,6 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--flash-word", action="store_true",
                    help="after each video span's tokens, a soft word read from them (our addition); the encoder "
                         "is frozen once the reader is fitted")
+    p.add_argument("--flash-pointer", action="store_true",
+                   help="with --flash-word: one more prompt line pointing, by a soft digit and a soft word, at the "
+                        "utterance whose flash word carries a flash (our addition)")
     p.add_argument("--token-epochs", type=int, default=0,
                    help="stage 0 (our addition): epochs of token heads on the encoder alone, before the LLM stages")
     p.add_argument("--token-weight", type=float, default=0.0,
@@ -204,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--content-weight", type=float, default=1.0,
                    help="our addition: answer tokens in an emotion, face-movement or number word weigh this much "
                         "in the answer loss (1: the plain loss)")
+    p.add_argument("--span-mode", choices=["utterance", "whole", "window"], default="utterance",
+                   help="the encoder's spans: one token sequence per utterance plus the whole clip (MicroEmo), "
+                        "the whole clip only, or TimeChat's fixed windows (the last two are ablations)")
     p.add_argument("--init", help="start from this checkpoint folder's trainable weights")
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("info", help="summary of a clip (video + audio + subtitles)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from microemo_ref.cli.clips import print_events, progress
@@ -177,6 +178,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from microemo_ref.model.microemo import MicroEmoConfig
     from microemo_ref.pipeline.train import TrainConfig, train
 
+    if args.flash_pointer and not args.flash_word:
+        raise ValueError("--flash-pointer points at the flash words: it needs --flash-word")
     labelled = labelled_cache(args, args.data and " ".join(args.data))
     data = (labelled[0],) if labelled else tuple(args.data or [".cache/train"])
     cfg = TrainConfig(data=data, out=args.out, align_epochs=args.align_epochs,
@@ -187,7 +190,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.readout and args.no_cue_text:
         raise ValueError("--readout writes into the cue line, which --no-cue-text leaves out: choose one")
     model_cfg = MicroEmoConfig(llm=args.llm, readout=args.readout, cue_text=not args.no_cue_text,
-                               flash_word=args.flash_word)
+                               flash_word=args.flash_word, flash_pointer=args.flash_pointer)
+    model_cfg = replace(model_cfg, encoder=model_cfg.encoder.with_mode(args.span_mode))
     folder = train(cfg, model_cfg, progress=progress)
     print(f"checkpoint: {folder}")
     return 0

@@ -42,7 +42,9 @@ from microemo_ref.text.utterances import RECOGNISED_HEADING
 IGNORE = -100  # label of positions that carry no loss (transformers' convention)
 SYSTEM = "You explain a person's emotions in a video from face, voice and words."
 QUESTION = "From what clues can we infer the person's emotional state?"  # AffectGPT's EMER question
-MARKER = re.compile(r"<\|mm:(visual|audio):(\d+)\|>")
+MARKER = re.compile(r"<\|mm:(visual|audio|pointer):(\d+)\|>")
+#: The flash pointer's line (our addition, model.flash_word.flash_pointer): a soft digit and a soft word.
+POINTER_LINE = "Flash in the video tokens: utterance <|mm:pointer:0|>,<|mm:pointer:1|>."
 
 
 def marker(kind: str, k: int) -> str:
@@ -64,9 +66,10 @@ def drop_times(text: str) -> str:
 
 
 def user_text(visual_spans: list[Span], audio_spans: list[Span] | None, subtitles: list[str],
-              cues: str | None = None, times: bool = True) -> str:
+              cues: str | None = None, times: bool = True, pointer: bool = False) -> str:
     """The user turn with markers where the span tokens go (see the module docstring).
-    ``times=False`` writes no time anywhere (an ablation)."""
+    ``times=False`` writes no time anywhere (an ablation); ``pointer`` adds the flash pointer's
+    line after the spans (our addition)."""
     if not times:
         subtitles = [drop_times(line) for line in subtitles]
         cues = drop_times(cues) if cues else cues
@@ -80,6 +83,8 @@ def user_text(visual_spans: list[Span], audio_spans: list[Span] | None, subtitle
         lines.append(line)
     for (kind, index), a in audio_index.items():  # audio spans with no visual twin (window mode)
         lines.append(f"{span_heading(audio_spans[a], times)} audio {marker('audio', a)}")
+    if pointer:
+        lines.append(POINTER_LINE)
     if cues:
         lines.append(f"Measured {cues}")
     if subtitles and subtitles[0] == RECOGNISED_HEADING:  # words from speech recognition
@@ -129,10 +134,12 @@ def render(tokenizer, user: str, answer: str | None) -> tuple[str, str]:
 
 
 def assemble(tokenizer, embedding: nn.Embedding, bridge: Bridge, user: str, visual: SpanTokens,
-             audio: SpanTokens | None, answer: str | None = None, visual_extra: Tensor | None = None) -> Assembled:
+             audio: SpanTokens | None, answer: str | None = None, visual_extra: Tensor | None = None,
+             pointer: Tensor | None = None) -> Assembled:
     """Splice the projected span tokens into the embedded prompt (+ answer, for training).
     ``visual_extra`` (K, W), if given, adds one input vector after each video span's projected
-    tokens (the flash word of :mod:`~microemo_ref.model.flash_word`, our addition)."""
+    tokens (the flash word of :mod:`~microemo_ref.model.flash_word`, our addition); ``pointer``
+    (2, W) fills the flash pointer's two markers (our addition)."""
     prompt, answer_text = render(tokenizer, user, answer)
     pieces, ids, labels, parts = [], [], [], []
     position, last = 0, 0
@@ -152,6 +159,16 @@ def assemble(tokenizer, embedding: nn.Embedding, bridge: Bridge, user: str, visu
     for m in MARKER.finditer(prompt):
         add_text(prompt[last:m.start()], "text", False)
         kind, k = m.group(1), int(m.group(2))
+        if kind == "pointer":
+            if pointer is None:
+                raise ValueError("the prompt has the flash pointer's line but no pointer vectors were given")
+            pieces.append(pointer[k:k + 1])
+            ids.append(torch.full((1,), -1, dtype=torch.long, device=pointer.device))
+            labels.append(torch.full((1,), IGNORE, dtype=torch.long, device=pointer.device))
+            parts.append((f"pointer {k}", position, position + 1))
+            position += 1
+            last = m.end()
+            continue
         source = visual if kind == "visual" else audio
         proj = bridge.visual if kind == "visual" else bridge.audio
         chunk = proj(source.tokens[source.span_of_token == k])  # (Q, W)
@@ -190,5 +207,5 @@ def answer_loss(model, batch: list[Assembled]) -> Tensor:
     return model(inputs_embeds=embeds, attention_mask=mask, labels=labels).loss
 
 
-__all__ = ["Assembled", "Bridge", "BridgeConfig", "IGNORE", "QUESTION", "SYSTEM", "answer_loss", "assemble", "padded",
+__all__ = ["Assembled", "Bridge", "BridgeConfig", "IGNORE", "POINTER_LINE", "QUESTION", "SYSTEM", "answer_loss", "assemble", "padded",
            "drop_times", "marker", "render", "span_heading", "user_text"]

@@ -102,6 +102,48 @@ def flash_words(reader: FlashReader, tokens: Tensor, n_queries: int, table: Tens
     return reader.probabilities(flat) @ table  # (K, C) @ (C, W)
 
 
+#: Utterances a pointer can name: the digits 1-9 are one SmolLM2 token each ("utterance 12" is two).
+POINTER_UTTERANCES = 9
+
+
+def digit_table(tokenizer, embedding: nn.Embedding) -> Tensor:
+    """(9, W): the LLM's input embedding of the digits 1-9 (as "utterance 3" tokenizes the 3)."""
+    rows = []
+    for d in range(1, POINTER_UTTERANCES + 1):
+        ids = tokenizer(f"utterance {d}", add_special_tokens=False)["input_ids"]
+        if tokenizer.decode(ids[-1:]) != str(d):
+            raise ValueError(f"the flash pointer needs the digit {d} as one token of its own; this tokenizer "
+                             f"writes 'utterance {d}' as {tokenizer.convert_ids_to_tokens(ids)}")
+        rows.append(embedding.weight[ids[-1]])
+    return torch.stack(rows).detach()
+
+
+def flash_pointer(p: Tensor, spans: Sequence, classes: Sequence[str], table: Tensor, digits: Tensor) -> Tensor:
+    """(K, C) span class probabilities -> (2, W): a soft utterance number and a soft emotion word.
+
+    Our addition (the flash pointer, ``MicroEmoConfig.flash_pointer``). With ``m_k = 1 - p_{k,none}``
+    the flash mass of utterance span k (utterances 1-9; the whole clip is not an utterance),
+    ``q_k = m_k / max(1, sum_j m_j)``, and ``w_k = sum_c p_{k,c} E[c]`` the span's flash word:
+
+        u = sum_k q_k D[k],        e = sum_k q_k w_k + (1 - sum_k q_k) E[none]
+
+    where ``D[k]`` is the embedding of utterance k's digit. One sure flash in utterance 3 makes
+    ``u`` the digit 3 and ``e`` its emotion word; no flash makes ``u`` the zero vector and ``e``
+    the word " none".
+    """
+    none = list(classes).index("none")
+    rows = [k for k, s in enumerate(spans) if s.kind == "utterance" and s.index < POINTER_UTTERANCES]
+    words = p @ table  # (K, W)
+    if not rows:
+        return torch.stack([torch.zeros_like(table[none]), table[none]])
+    mass = 1.0 - p[rows, none]  # (U,)
+    q = mass / torch.clamp(mass.sum(), min=1.0)
+    index = torch.tensor([spans[k].index for k in rows], device=p.device)
+    u = q @ digits[index]  # (U,) @ (U, W)
+    e = q @ words[rows] + (1.0 - q.sum()) * table[none]
+    return torch.stack([u, e])  # (2, W)
+
+
 def read_spans(reader: FlashReader, tokens: Tensor, n_queries: int) -> list[str]:
     """The reader's most probable class of each span (for figures and reports)."""
     flat = tokens.reshape(-1, n_queries * tokens.shape[-1])
@@ -146,4 +188,5 @@ def fit_flash_reader(features: np.ndarray, labels: Sequence[str], clip_of_row: S
                     "heldout_flash_spans": int(flash.sum()), "rows": len(labels)}
 
 
-__all__ = ["FlashReader", "RIDGES", "TEMPERATURES", "fit_flash_reader", "flash_words", "read_spans", "word_table"]
+__all__ = ["FlashReader", "POINTER_UTTERANCES", "RIDGES", "TEMPERATURES", "digit_table", "fit_flash_reader", "flash_pointer",
+           "flash_words", "read_spans", "word_table"]

@@ -34,7 +34,7 @@ from microemo_ref.io.files import file_sha256
 from microemo_ref.model.bridge import Assembled, Bridge, BridgeConfig, answer_loss, assemble, user_text
 from microemo_ref.model.content_weight import content_weights, weighted_answer_loss
 from microemo_ref.model.encoder import EncoderConfig, EncoderInputs, EncoderOutput, MicroEmoEncoder
-from microemo_ref.model.flash_word import FlashReader, flash_words, word_table
+from microemo_ref.model.flash_word import FlashReader, digit_table, flash_pointer, flash_words, word_table
 from microemo_ref.model.llm import LLM
 from microemo_ref.model.lora import add_lora, lora_state
 from microemo_ref.model.probe import RidgeClassifier
@@ -59,6 +59,10 @@ class MicroEmoConfig:
     # Our addition, beyond MicroEmo (off in the shipped models): after each video span's tokens, one
     # soft word read from them by a ridge classifier (model.flash_word); fitted by training.
     flash_word: bool = False
+    # Our addition on top of the flash word (off in the shipped models): one more prompt line,
+    # "Flash in the video tokens: utterance <u>,<e>.", with a soft digit and a soft word pointing
+    # at the utterance whose flash word carries a flash (model.flash_word.flash_pointer).
+    flash_pointer: bool = False
 
 
 def answer_path(cfg: MicroEmoConfig) -> str:
@@ -100,7 +104,7 @@ class MicroEmo(nn.Module):
         self.llm.requires_grad_(False)
         self.readout: RidgeClassifier | None = None  # fitted by training when cfg.readout
         self.flash_reader: FlashReader | None = None  # fitted by training when cfg.flash_word
-        self._flash_table: tuple[tuple[str, ...], Tensor] | None = None  # (classes, (C, W) word rows)
+        self._flash_table: tuple | None = None  # (classes, (C, W) word rows, (9, W) digit rows)
         # A fast greedy decoder for generate() (model.gguf_decoder.attach); None: transformers.
         self.decoder = None
         if cfg.lora_rank > 0:
@@ -122,21 +126,36 @@ class MicroEmo(nn.Module):
         if cues and cfg.cue_text:
             self._check_readout(cues)
         out = self.encode(x)
+        reads = cfg.video and cfg.flash_word
+        points = reads and cfg.flash_pointer
         user = user_text(out.visual.spans if cfg.video else [], out.audio.spans if out.audio else None, subtitles,
-                         cues if cfg.cue_text else None, times=cfg.time_text)
+                         cues if cfg.cue_text else None, times=cfg.time_text, pointer=points)
         embed = self.llm.get_input_embeddings()
-        extra = self.flash_words(out.visual, embed) if cfg.video and cfg.flash_word else None
-        return assemble(self.tokenizer, embed, self.bridge, user, out.visual, out.audio, answer, extra), out
+        extra = self.flash_words(out.visual, embed) if reads else None
+        pointer = self.flash_pointer(out.visual, embed) if points else None
+        return assemble(self.tokenizer, embed, self.bridge, user, out.visual, out.audio, answer, extra, pointer), out
 
-    def flash_words(self, visual, embed: nn.Embedding) -> Tensor:
-        """(K, W): the flash word of each video span (:mod:`~microemo_ref.model.flash_word`)."""
+    def _flash_tables(self, embed: nn.Embedding) -> tuple[Tensor, Tensor]:
+        """(C, W) class words and (9, W) digits (None without the pointer), built once (the embedding is frozen)."""
         if self.flash_reader is None:
             raise ValueError("this model's configuration has the flash word, but no reader was fitted or loaded")
         classes = self.flash_reader.classifier.classes
-        if self._flash_table is None or self._flash_table[0] != classes:  # the embedding is frozen
-            self._flash_table = (classes, word_table(self.tokenizer, embed, classes))
-        table = self._flash_table[1]
+        if self._flash_table is None or self._flash_table[0] != classes:
+            digits = digit_table(self.tokenizer, embed) if self.cfg.flash_pointer else None
+            self._flash_table = (classes, word_table(self.tokenizer, embed, classes), digits)
+        return self._flash_table[1], self._flash_table[2]
+
+    def flash_words(self, visual, embed: nn.Embedding) -> Tensor:
+        """(K, W): the flash word of each video span (:mod:`~microemo_ref.model.flash_word`)."""
+        table, _ = self._flash_tables(embed)
         return flash_words(self.flash_reader, visual.tokens, self.cfg.encoder.video_qformer.n_queries, table)
+
+    def flash_pointer(self, visual, embed: nn.Embedding) -> Tensor:
+        """(2, W): the flash pointer's soft digit and word (:func:`~microemo_ref.model.flash_word.flash_pointer`)."""
+        table, digits = self._flash_tables(embed)
+        q = self.cfg.encoder.video_qformer.n_queries
+        p = self.flash_reader.probabilities(visual.tokens.reshape(-1, q * visual.tokens.shape[-1]))  # (K, C)
+        return flash_pointer(p, visual.spans, self.flash_reader.classifier.classes, table, digits)
 
     def _check_readout(self, cues: str) -> None:
         """A model with a readout was trained on cue lines that say what each micro event reads
