@@ -156,30 +156,29 @@ def assemble(tokenizer, embedding: nn.Embedding, bridge: Bridge, user: str, visu
         parts.append((what, position, position + len(tok)))
         position += len(tok)
 
+    def add_vectors(chunk: Tensor, what: str) -> None:  # (n, W) input vectors with no token id and no loss
+        nonlocal position
+        pieces.append(chunk)
+        ids.append(torch.full((len(chunk),), -1, dtype=torch.long, device=chunk.device))
+        labels.append(torch.full((len(chunk),), IGNORE, dtype=torch.long, device=chunk.device))
+        parts.append((what, position, position + len(chunk)))
+        position += len(chunk)
+
     for m in MARKER.finditer(prompt):
         add_text(prompt[last:m.start()], "text", False)
         kind, k = m.group(1), int(m.group(2))
+        last = m.end()
         if kind == "pointer":
             if pointer is None:
                 raise ValueError("the prompt has the flash pointer's line but no pointer vectors were given")
-            pieces.append(pointer[k:k + 1])
-            ids.append(torch.full((1,), -1, dtype=torch.long, device=pointer.device))
-            labels.append(torch.full((1,), IGNORE, dtype=torch.long, device=pointer.device))
-            parts.append((f"pointer {k}", position, position + 1))
-            position += 1
-            last = m.end()
+            add_vectors(pointer[k:k + 1], f"pointer {k}")
             continue
         source = visual if kind == "visual" else audio
         proj = bridge.visual if kind == "visual" else bridge.audio
         chunk = proj(source.tokens[source.span_of_token == k])  # (Q, W)
         if kind == "visual" and visual_extra is not None:
             chunk = torch.cat([chunk, visual_extra[k:k + 1].to(chunk.dtype)])  # (Q + 1, W)
-        pieces.append(chunk)
-        ids.append(torch.full((len(chunk),), -1, dtype=torch.long, device=chunk.device))
-        labels.append(torch.full((len(chunk),), IGNORE, dtype=torch.long, device=chunk.device))
-        parts.append((f"{kind} {k}", position, position + len(chunk)))
-        position += len(chunk)
-        last = m.end()
+        add_vectors(chunk, f"{kind} {k}")
     add_text(prompt[last:], "text", False)
     add_text(answer_text, "answer", True)
     return Assembled(torch.cat(pieces), torch.cat(labels), torch.cat(ids), parts)

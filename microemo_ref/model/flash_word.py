@@ -96,10 +96,19 @@ def word_table(tokenizer, embedding: nn.Embedding, classes: Sequence[str]) -> Te
     return torch.stack(rows).detach()
 
 
+def per_span(tokens: Tensor, n_queries: int) -> Tensor:
+    """(K * Q, D) span tokens -> (K, Q * D): one row per span, as the reader reads them."""
+    return tokens.reshape(-1, n_queries * tokens.shape[-1])
+
+
+def span_probabilities(reader: FlashReader, tokens: Tensor, n_queries: int) -> Tensor:
+    """(K * Q, D) span tokens -> (K, C) the reader's class probabilities of each span."""
+    return reader.probabilities(per_span(tokens, n_queries))
+
+
 def flash_words(reader: FlashReader, tokens: Tensor, n_queries: int, table: Tensor) -> Tensor:
     """(K * Q, D) span tokens -> (K, W) one soft word per span: sum_c p_{k,c} E[c]."""
-    flat = tokens.reshape(-1, n_queries * tokens.shape[-1])  # (K, Q*D)
-    return reader.probabilities(flat) @ table  # (K, C) @ (C, W)
+    return span_probabilities(reader, tokens, n_queries) @ table  # (K, C) @ (C, W)
 
 
 #: Utterances a pointer can name: the digits 1-9 are one SmolLM2 token each ("utterance 12" is two).
@@ -133,21 +142,19 @@ def flash_pointer(p: Tensor, spans: Sequence, classes: Sequence[str], table: Ten
     """
     none = list(classes).index("none")
     rows = [k for k, s in enumerate(spans) if s.kind == "utterance" and s.index < POINTER_UTTERANCES]
-    words = p @ table  # (K, W)
     if not rows:
         return torch.stack([torch.zeros_like(table[none]), table[none]])
     mass = 1.0 - p[rows, none]  # (U,)
     q = mass / torch.clamp(mass.sum(), min=1.0)
     index = torch.tensor([spans[k].index for k in rows], device=p.device)
     u = q @ digits[index]  # (U,) @ (U, W)
-    e = q @ words[rows] + (1.0 - q.sum()) * table[none]
+    e = q @ (p[rows] @ table) + (1.0 - q.sum()) * table[none]  # (U,) @ (U, W): the utterances' flash words
     return torch.stack([u, e])  # (2, W)
 
 
 def read_spans(reader: FlashReader, tokens: Tensor, n_queries: int) -> list[str]:
     """The reader's most probable class of each span (for figures and reports)."""
-    flat = tokens.reshape(-1, n_queries * tokens.shape[-1])
-    return reader.classifier.predict(flat.detach().cpu().numpy())
+    return reader.classifier.predict(per_span(tokens, n_queries).detach().cpu().numpy())
 
 
 def _log_likelihood(reader: FlashReader, x: np.ndarray, labels: np.ndarray) -> float:
@@ -189,4 +196,4 @@ def fit_flash_reader(features: np.ndarray, labels: Sequence[str], clip_of_row: S
 
 
 __all__ = ["FlashReader", "POINTER_UTTERANCES", "RIDGES", "TEMPERATURES", "digit_table", "fit_flash_reader", "flash_pointer",
-           "flash_words", "read_spans", "word_table"]
+           "flash_words", "per_span", "read_spans", "span_probabilities", "word_table"]

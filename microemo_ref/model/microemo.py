@@ -34,7 +34,7 @@ from microemo_ref.io.files import file_sha256
 from microemo_ref.model.bridge import Assembled, Bridge, BridgeConfig, answer_loss, assemble, user_text
 from microemo_ref.model.content_weight import content_weights, weighted_answer_loss
 from microemo_ref.model.encoder import EncoderConfig, EncoderInputs, EncoderOutput, MicroEmoEncoder
-from microemo_ref.model.flash_word import FlashReader, digit_table, flash_pointer, flash_words, word_table
+from microemo_ref.model.flash_word import FlashReader, digit_table, flash_pointer, span_probabilities, word_table
 from microemo_ref.model.llm import LLM
 from microemo_ref.model.lora import add_lora, lora_state
 from microemo_ref.model.probe import RidgeClassifier
@@ -131,11 +131,10 @@ class MicroEmo(nn.Module):
         user = user_text(out.visual.spans if cfg.video else [], out.audio.spans if out.audio else None, subtitles,
                          cues if cfg.cue_text else None, times=cfg.time_text, pointer=points)
         embed = self.llm.get_input_embeddings()
-        extra = self.flash_words(out.visual, embed) if reads else None
-        pointer = self.flash_pointer(out.visual, embed) if points else None
+        extra, pointer = self.flash_inputs(out.visual, embed, points) if reads else (None, None)
         return assemble(self.tokenizer, embed, self.bridge, user, out.visual, out.audio, answer, extra, pointer), out
 
-    def _flash_tables(self, embed: nn.Embedding) -> tuple[Tensor, Tensor]:
+    def _flash_tables(self, embed: nn.Embedding) -> tuple[Tensor, Tensor | None]:
         """(C, W) class words and (9, W) digits (None without the pointer), built once (the embedding is frozen)."""
         if self.flash_reader is None:
             raise ValueError("this model's configuration has the flash word, but no reader was fitted or loaded")
@@ -145,17 +144,13 @@ class MicroEmo(nn.Module):
             self._flash_table = (classes, word_table(self.tokenizer, embed, classes), digits)
         return self._flash_table[1], self._flash_table[2]
 
-    def flash_words(self, visual, embed: nn.Embedding) -> Tensor:
-        """(K, W): the flash word of each video span (:mod:`~microemo_ref.model.flash_word`)."""
-        table, _ = self._flash_tables(embed)
-        return flash_words(self.flash_reader, visual.tokens, self.cfg.encoder.video_qformer.n_queries, table)
-
-    def flash_pointer(self, visual, embed: nn.Embedding) -> Tensor:
-        """(2, W): the flash pointer's soft digit and word (:func:`~microemo_ref.model.flash_word.flash_pointer`)."""
+    def flash_inputs(self, visual, embed: nn.Embedding, pointer: bool) -> tuple[Tensor, Tensor | None]:
+        """(K, W) the flash word of each video span (:mod:`~microemo_ref.model.flash_word`) and, with
+        ``pointer``, (2, W) the flash pointer's soft digit and word; the reader runs once for both."""
         table, digits = self._flash_tables(embed)
-        q = self.cfg.encoder.video_qformer.n_queries
-        p = self.flash_reader.probabilities(visual.tokens.reshape(-1, q * visual.tokens.shape[-1]))  # (K, C)
-        return flash_pointer(p, visual.spans, self.flash_reader.classifier.classes, table, digits)
+        p = span_probabilities(self.flash_reader, visual.tokens, self.cfg.encoder.video_qformer.n_queries)  # (K, C)
+        classes = self.flash_reader.classifier.classes
+        return p @ table, (flash_pointer(p, visual.spans, classes, table, digits) if pointer else None)
 
     def _check_readout(self, cues: str) -> None:
         """A model with a readout was trained on cue lines that say what each micro event reads
