@@ -8,8 +8,9 @@ and an apex time within 0.3 s. This splits it, on the clips of an ``evaluate --j
   each cached clip; "exact" when it calls the flash's utterance and no other;
 * **the answer**: the utterance and the time its first sentence about a flash gives
   (:func:`microemo_ref.metrics.clues.flash_claim`), against the gold cue;
-* **two simple guesses of the apex in the right utterance**, for scale: the utterance's middle,
-  and where its video Q-Former's cross-attention peaks (summed over each frame's tokens).
+* **simple guesses of the apex in the right utterance**, for scale: the utterance's middle,
+  where its video Q-Former's cross-attention peaks (summed over each frame's tokens), and, for
+  a model with the flash time (:mod:`microemo_ref.model.flash_time`), its frame reader's apex.
 
 Usage:
     python benchmarks/flash_location.py REPORT.json [--checkpoint DIR] [--scenario concealed] [--json FILE]
@@ -30,7 +31,8 @@ from microemo_ref.metrics.clues import flash_claim
 
 def reader_spans(checkpoint: str, names: list[str], clips: Path) -> dict[str, dict]:
     """Per clip, for each utterance span (the whole clip's span left out): the reader's class,
-    the span's middle and its attention peak (s)."""
+    the span's middle, its attention peak and the flash time reader's apex if the model has one (s)."""
+    from microemo_ref.model.flash_time import span_apex
     from microemo_ref.model.flash_word import read_spans
     from microemo_ref.model.llm import load_prompt_llm
     from microemo_ref.model.microemo import load_checkpoint
@@ -52,6 +54,9 @@ def reader_spans(checkpoint: str, names: list[str], clips: Path) -> dict[str, di
         out[name] = {"read": read_spans(model.flash_reader, visual.tokens, model.cfg.encoder.video_qformer.n_queries)[1:],
                      "middle_s": [(s.start + s.end) / 2 for s in visual.spans[1:]],
                      "peak_s": [float(encoded.frames.times[int(row.argmax())]) for row in frames[1:]]}
+        if model.flash_time_reader is not None:
+            scores = model.flash_time_reader.scores(encoded.frames.tokens)
+            out[name]["time_reader_s"] = [span_apex(scores, encoded.frames.times, s.start, s.end) for s in visual.spans[1:]]
     return out
 
 
@@ -83,6 +88,8 @@ def main() -> None:
                     "reader_exact": flashes == [cue["utterance"]],
                     "middle_error_s": abs(got["middle_s"][cue["utterance"]] - cue["apex_s"]),
                     "peak_error_s": abs(got["peak_s"][cue["utterance"]] - cue["apex_s"])}
+            if "time_reader_s" in got:
+                row["time_reader_error_s"] = abs(got["time_reader_s"][cue["utterance"]] - cue["apex_s"])
         clips.append(row)
     n = len(clips)
     summary = {"clips": n, "answer_right_utterance": sum(c["right_utterance"] for c in clips),
@@ -95,8 +102,10 @@ def main() -> None:
                     "reader_exact": sum(c["reader_exact"] for c in clips),
                     "answer_right_utterance_where_reader_exact":
                         sum(c["right_utterance"] for c in clips if c["reader_exact"])}
-        for guess in ("middle", "peak"):
-            e = [c[f"{guess}_error_s"] for c in clips]
+        for guess in ("middle", "peak", "time_reader"):
+            e = [c[f"{guess}_error_s"] for c in clips if f"{guess}_error_s" in c]
+            if not e:
+                continue
             summary[f"{guess}_of_the_right_utterance"] = {"within_0.3": sum(x <= 0.3 for x in e),
                                                            "median_error_s": round(statistics.median(e), 2)}
     for c in clips:

@@ -195,6 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--flash-pointer", action="store_true",
                    help="with --flash-word: one more prompt line pointing, by a soft digit and a soft word, at the "
                         "utterance whose flash word carries a flash (our addition)")
+    p.add_argument("--flash-time", action="store_true",
+                   help="with --flash-pointer: the pointer's line also states the flash's time, two soft digits "
+                        "read from the fused frame tokens (our addition)")
     p.add_argument("--token-epochs", type=int, default=0,
                    help="stage 0 (our addition): epochs of token heads on the encoder alone, before the LLM stages")
     p.add_argument("--token-weight", type=float, default=0.0,

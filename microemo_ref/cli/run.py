@@ -180,6 +180,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.flash_pointer and not args.flash_word:
         raise ValueError("--flash-pointer points at the flash words: it needs --flash-word")
+    if args.flash_time and not args.flash_pointer:
+        raise ValueError("--flash-time writes its time into the flash pointer's line: it needs --flash-pointer")
     labelled = labelled_cache(args, args.data and " ".join(args.data))
     data = (labelled[0],) if labelled else tuple(args.data or [".cache/train"])
     cfg = TrainConfig(data=data, out=args.out, align_epochs=args.align_epochs,
@@ -190,7 +192,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.readout and args.no_cue_text:
         raise ValueError("--readout writes into the cue line, which --no-cue-text leaves out: choose one")
     model_cfg = MicroEmoConfig(llm=args.llm, readout=args.readout, cue_text=not args.no_cue_text,
-                               flash_word=args.flash_word, flash_pointer=args.flash_pointer)
+                               flash_word=args.flash_word, flash_pointer=args.flash_pointer, flash_time=args.flash_time)
     model_cfg = replace(model_cfg, encoder=model_cfg.encoder.with_mode(args.span_mode))
     folder = train(cfg, model_cfg, progress=progress)
     print(f"checkpoint: {folder}")

@@ -45,6 +45,8 @@ QUESTION = "From what clues can we infer the person's emotional state?"  # Affec
 MARKER = re.compile(r"<\|mm:(visual|audio|pointer):(\d+)\|>")
 #: The flash pointer's line (our addition, model.flash_word.flash_pointer): a soft digit and a soft word.
 POINTER_LINE = "Flash in the video tokens: utterance <|mm:pointer:0|>,<|mm:pointer:1|>."
+#: The same with the flash's time (our addition, model.flash_time): two more soft digits, seconds and tenths.
+POINTER_TIME_LINE = "Flash in the video tokens: utterance <|mm:pointer:0|> at <|mm:pointer:2|>.<|mm:pointer:3|> s,<|mm:pointer:1|>."
 
 
 def marker(kind: str, k: int) -> str:
@@ -66,10 +68,10 @@ def drop_times(text: str) -> str:
 
 
 def user_text(visual_spans: list[Span], audio_spans: list[Span] | None, subtitles: list[str],
-              cues: str | None = None, times: bool = True, pointer: bool = False) -> str:
+              cues: str | None = None, times: bool = True, pointer: bool = False, pointer_time: bool = False) -> str:
     """The user turn with markers where the span tokens go (see the module docstring).
     ``times=False`` writes no time anywhere (an ablation); ``pointer`` adds the flash pointer's
-    line after the spans (our addition)."""
+    line after the spans, with the flash's time too if ``pointer_time`` (our additions)."""
     if not times:
         subtitles = [drop_times(line) for line in subtitles]
         cues = drop_times(cues) if cues else cues
@@ -84,7 +86,7 @@ def user_text(visual_spans: list[Span], audio_spans: list[Span] | None, subtitle
     for (kind, index), a in audio_index.items():  # audio spans with no visual twin (window mode)
         lines.append(f"{span_heading(audio_spans[a], times)} audio {marker('audio', a)}")
     if pointer:
-        lines.append(POINTER_LINE)
+        lines.append(POINTER_TIME_LINE if pointer_time and times else POINTER_LINE)
     if cues:
         lines.append(f"Measured {cues}")
     if subtitles and subtitles[0] == RECOGNISED_HEADING:  # words from speech recognition
@@ -139,7 +141,7 @@ def assemble(tokenizer, embedding: nn.Embedding, bridge: Bridge, user: str, visu
     """Splice the projected span tokens into the embedded prompt (+ answer, for training).
     ``visual_extra`` (K, W), if given, adds one input vector after each video span's projected
     tokens (the flash word of :mod:`~microemo_ref.model.flash_word`, our addition); ``pointer``
-    (2, W) fills the flash pointer's two markers (our addition)."""
+    (2, W), or (4, W) with the flash's time, fills the flash pointer's markers (our addition)."""
     prompt, answer_text = render(tokenizer, user, answer)
     pieces, ids, labels, parts = [], [], [], []
     position, last = 0, 0
@@ -206,5 +208,5 @@ def answer_loss(model, batch: list[Assembled]) -> Tensor:
     return model(inputs_embeds=embeds, attention_mask=mask, labels=labels).loss
 
 
-__all__ = ["Assembled", "Bridge", "BridgeConfig", "IGNORE", "POINTER_LINE", "QUESTION", "SYSTEM", "answer_loss", "assemble", "padded",
+__all__ = ["Assembled", "Bridge", "BridgeConfig", "IGNORE", "POINTER_LINE", "POINTER_TIME_LINE", "QUESTION", "SYSTEM", "answer_loss", "assemble", "padded",
            "drop_times", "marker", "render", "span_heading", "user_text"]

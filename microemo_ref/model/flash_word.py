@@ -115,16 +115,26 @@ def flash_words(reader: FlashReader, tokens: Tensor, n_queries: int, table: Tens
 POINTER_UTTERANCES = 9
 
 
-def digit_table(tokenizer, embedding: nn.Embedding) -> Tensor:
-    """(9, W): the LLM's input embedding of the digits 1-9 (as "utterance 3" tokenizes the 3)."""
+def digit_table(tokenizer, embedding: nn.Embedding, digits: Sequence[int] = range(1, POINTER_UTTERANCES + 1)) -> Tensor:
+    """(len(digits), W): the LLM's input embedding of each digit (1-9 by default, as "utterance 3"
+    tokenizes the 3; :mod:`~microemo_ref.model.flash_time` asks for 0-9)."""
     rows = []
-    for d in range(1, POINTER_UTTERANCES + 1):
+    for d in digits:
         ids = tokenizer(f"utterance {d}", add_special_tokens=False)["input_ids"]
         if tokenizer.decode(ids[-1:]) != str(d):
             raise ValueError(f"the flash pointer needs the digit {d} as one token of its own; this tokenizer "
                              f"writes 'utterance {d}' as {tokenizer.convert_ids_to_tokens(ids)}")
         rows.append(embedding.weight[ids[-1]])
     return torch.stack(rows).detach()
+
+
+def pointer_mass(p: Tensor, spans: Sequence, classes: Sequence[str]) -> tuple[list[int], Tensor]:
+    """The utterance spans a pointer can name (rows of ``p``) and their flash masses ``q`` (U,):
+    ``m_k = 1 - p_{k,none}``, ``q_k = m_k / max(1, sum_j m_j)`` (see :func:`flash_pointer`)."""
+    none = list(classes).index("none")
+    rows = [k for k, s in enumerate(spans) if s.kind == "utterance" and s.index < POINTER_UTTERANCES]
+    mass = 1.0 - p[rows, none]  # (U,)
+    return rows, mass / torch.clamp(mass.sum(), min=1.0)
 
 
 def flash_pointer(p: Tensor, spans: Sequence, classes: Sequence[str], table: Tensor, digits: Tensor) -> Tensor:
@@ -141,11 +151,9 @@ def flash_pointer(p: Tensor, spans: Sequence, classes: Sequence[str], table: Ten
     the word " none".
     """
     none = list(classes).index("none")
-    rows = [k for k, s in enumerate(spans) if s.kind == "utterance" and s.index < POINTER_UTTERANCES]
+    rows, q = pointer_mass(p, spans, classes)
     if not rows:
         return torch.stack([torch.zeros_like(table[none]), table[none]])
-    mass = 1.0 - p[rows, none]  # (U,)
-    q = mass / torch.clamp(mass.sum(), min=1.0)
     index = torch.tensor([spans[k].index for k in rows], device=p.device)
     u = q @ digits[index]  # (U,) @ (U, W)
     e = q @ (p[rows] @ table) + (1.0 - q.sum()) * table[none]  # (U,) @ (U, W): the utterances' flash words
@@ -196,4 +204,4 @@ def fit_flash_reader(features: np.ndarray, labels: Sequence[str], clip_of_row: S
 
 
 __all__ = ["FlashReader", "POINTER_UTTERANCES", "RIDGES", "TEMPERATURES", "digit_table", "fit_flash_reader", "flash_pointer",
-           "flash_words", "per_span", "read_spans", "span_probabilities", "word_table"]
+           "flash_words", "per_span", "pointer_mass", "read_spans", "span_probabilities", "word_table"]

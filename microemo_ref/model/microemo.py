@@ -15,7 +15,8 @@ the flash word, our addition, read from the video tokens (``flash_word=True``, n
 A checkpoint holds only the trainable tensors (``trainable.safetensors``, stored as float16), the configuration
 (``config.json``), the micro-expression readout if the model has one (``readout.json``, see
 ``MicroEmoConfig.readout``), the flash word's reader if it has one (``flash_word.json``, see
-``MicroEmoConfig.flash_word``) and the SHA-256 of the tensor and readout files, checked at load:
+``MicroEmoConfig.flash_word``), the flash time's frame reader if it has one (``flash_time.json``,
+``MicroEmoConfig.flash_time``) and the SHA-256 of the tensor and reader files, checked at load:
 a corrupted or mismatched file is refused with its path named.
 """
 from __future__ import annotations
@@ -34,7 +35,9 @@ from microemo_ref.io.files import file_sha256
 from microemo_ref.model.bridge import Assembled, Bridge, BridgeConfig, answer_loss, assemble, user_text
 from microemo_ref.model.content_weight import content_weights, weighted_answer_loss
 from microemo_ref.model.encoder import EncoderConfig, EncoderInputs, EncoderOutput, MicroEmoEncoder
-from microemo_ref.model.flash_word import FlashReader, digit_table, flash_pointer, span_probabilities, word_table
+from microemo_ref.model.flash_time import FlashTimeReader, span_apex, time_digits
+from microemo_ref.model.flash_word import (FlashReader, digit_table, flash_pointer, pointer_mass, span_probabilities,
+                                           word_table)
 from microemo_ref.model.llm import LLM
 from microemo_ref.model.lora import add_lora, lora_state
 from microemo_ref.model.probe import RidgeClassifier
@@ -63,11 +66,16 @@ class MicroEmoConfig:
     # "Flash in the video tokens: utterance <u>,<e>.", with a soft digit and a soft word pointing
     # at the utterance whose flash word carries a flash (model.flash_word.flash_pointer).
     flash_pointer: bool = False
+    # Our addition on top of the pointer (off in the shipped models): the pointer's line also
+    # states the flash's time, "utterance <u> at <s>.<t> s,<e>.", two soft digits read from the
+    # fused frame tokens by a ridge regression (model.flash_time); fitted by training.
+    flash_time: bool = False
 
 
 def answer_path(cfg: MicroEmoConfig) -> str:
     """Which inputs can carry a model's answer, in words (``emer`` and ``evaluate`` print it)."""
-    video = "video (+ flash word, our addition)" if cfg.flash_word else "video"
+    extras = ["flash word"] + (["pointer" + (" with its time" if cfg.flash_time else "")] if cfg.flash_pointer else [])
+    video = f"video (+ {', '.join(extras)}, our addition{'s' if len(extras) > 1 else ''})" if cfg.flash_word else "video"
     tokens = [name for name, on in ((video, cfg.video), ("audio", cfg.audio)) if on]
     parts = [f"{' and '.join(tokens)} tokens"] if tokens else []
     if cfg.cue_text:
@@ -104,6 +112,7 @@ class MicroEmo(nn.Module):
         self.llm.requires_grad_(False)
         self.readout: RidgeClassifier | None = None  # fitted by training when cfg.readout
         self.flash_reader: FlashReader | None = None  # fitted by training when cfg.flash_word
+        self.flash_time_reader: FlashTimeReader | None = None  # fitted by training when cfg.flash_time
         self._flash_table: tuple | None = None  # (classes, (C, W) word rows, (9, W) digit rows)
         # A fast greedy decoder for generate() (model.gguf_decoder.attach); None: transformers.
         self.decoder = None
@@ -129,28 +138,41 @@ class MicroEmo(nn.Module):
         reads = cfg.video and cfg.flash_word
         points = reads and cfg.flash_pointer
         user = user_text(out.visual.spans if cfg.video else [], out.audio.spans if out.audio else None, subtitles,
-                         cues if cfg.cue_text else None, times=cfg.time_text, pointer=points)
+                         cues if cfg.cue_text else None, times=cfg.time_text, pointer=points,
+                         pointer_time=cfg.flash_time)
         embed = self.llm.get_input_embeddings()
-        extra, pointer = self.flash_inputs(out.visual, embed, points) if reads else (None, None)
+        extra, pointer = self.flash_inputs(out, embed, points) if reads else (None, None)
         return assemble(self.tokenizer, embed, self.bridge, user, out.visual, out.audio, answer, extra, pointer), out
 
     def _flash_tables(self, embed: nn.Embedding) -> tuple[Tensor, Tensor | None]:
-        """(C, W) class words and (9, W) digits (None without the pointer), built once (the embedding is frozen)."""
+        """(C, W) class words and (10, W) digits 0-9 (None without the pointer), built once (the embedding is frozen)."""
         if self.flash_reader is None:
             raise ValueError("this model's configuration has the flash word, but no reader was fitted or loaded")
         classes = self.flash_reader.classifier.classes
         if self._flash_table is None or self._flash_table[0] != classes:
-            digits = digit_table(self.tokenizer, embed) if self.cfg.flash_pointer else None
+            digits = digit_table(self.tokenizer, embed, range(10)) if self.cfg.flash_pointer else None
             self._flash_table = (classes, word_table(self.tokenizer, embed, classes), digits)
         return self._flash_table[1], self._flash_table[2]
 
-    def flash_inputs(self, visual, embed: nn.Embedding, pointer: bool) -> tuple[Tensor, Tensor | None]:
+    def flash_inputs(self, out: EncoderOutput, embed: nn.Embedding, pointer: bool) -> tuple[Tensor, Tensor | None]:
         """(K, W) the flash word of each video span (:mod:`~microemo_ref.model.flash_word`) and, with
-        ``pointer``, (2, W) the flash pointer's soft digit and word; the reader runs once for both."""
+        ``pointer``, (2, W) the flash pointer's soft digit and word, then its two time digits with
+        ``cfg.flash_time`` ((4, W), :mod:`~microemo_ref.model.flash_time`); the reader runs once for all."""
         table, digits = self._flash_tables(embed)
+        visual = out.visual
         p = span_probabilities(self.flash_reader, visual.tokens, self.cfg.encoder.video_qformer.n_queries)  # (K, C)
+        if not pointer:
+            return p @ table, None
         classes = self.flash_reader.classifier.classes
-        return p @ table, (flash_pointer(p, visual.spans, classes, table, digits) if pointer else None)
+        points = flash_pointer(p, visual.spans, classes, table, digits[1:])  # (2, W)
+        if self.cfg.flash_time:
+            if self.flash_time_reader is None:
+                raise ValueError("this model's configuration has the flash time, but no reader was fitted or loaded")
+            rows, q = pointer_mass(p, visual.spans, classes)
+            scores = self.flash_time_reader.scores(out.frames.tokens)  # (T,)
+            apexes = [span_apex(scores, out.frames.times, visual.spans[k].start, visual.spans[k].end) for k in rows]
+            points = torch.cat([points, time_digits(q.to(digits.dtype), apexes, digits)])  # (4, W)
+        return p @ table, points
 
     def _check_readout(self, cues: str) -> None:
         """A model with a readout was trained on cue lines that say what each micro event reads
@@ -263,6 +285,10 @@ def save_checkpoint(model: MicroEmo, folder: str | Path, extra: dict | None = No
         reader = folder / "flash_word.json"
         reader.write_text(json.dumps(model.flash_reader.to_json()))
         digests["flash_word.json"] = file_sha256(reader)
+    if model.flash_time_reader is not None:
+        timer = folder / "flash_time.json"
+        timer.write_text(json.dumps(model.flash_time_reader.to_json()))
+        digests["flash_time.json"] = file_sha256(timer)
     (folder / "checksum.json").write_text(json.dumps({**digests, **(extra or {})}, indent=1))
     return folder
 
@@ -297,7 +323,7 @@ def load_trainable(folder: str | Path) -> dict[str, Tensor]:
         raise ValueError(f"{folder / 'checksum.json'}: checksum file must be a JSON object")
     cfg = checkpoint_config(folder)
     names = ("trainable.safetensors",) + (("readout.json",) if cfg.readout else ()) + \
-        (("flash_word.json",) if cfg.flash_word else ())
+        (("flash_word.json",) if cfg.flash_word else ()) + (("flash_time.json",) if cfg.flash_time else ())
     for name in names:
         path = folder / name
         if not path.is_file() or name not in checksums:
@@ -331,6 +357,8 @@ def load_checkpoint(folder: str | Path, llm: LLM) -> MicroEmo:
         model.readout = RidgeClassifier.from_json(json.loads((folder / "readout.json").read_text()))
     if cfg.flash_word:
         model.flash_reader = FlashReader.from_json(json.loads((folder / "flash_word.json").read_text()))
+    if cfg.flash_time:
+        model.flash_time_reader = FlashTimeReader.from_json(json.loads((folder / "flash_time.json").read_text()))
     return model.eval()
 
 

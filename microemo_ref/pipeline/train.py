@@ -42,6 +42,7 @@ import torch
 from microemo_ref.model.llm import load_llm
 from microemo_ref.model.content_weight import content_pattern
 from microemo_ref.model.microemo import MicroEmo, MicroEmoConfig, load_weights, save_checkpoint
+from microemo_ref.model.flash_time import FlashTimeReader, fit_flash_time_reader
 from microemo_ref.model.flash_word import FlashReader, fit_flash_reader
 from microemo_ref.model.token_heads import FLASH_CLASSES, SpanTargets, TokenHeads, span_targets
 from microemo_ref.model.word_anchor import Anchors
@@ -270,6 +271,39 @@ def flash_reader_for(model: MicroEmo, examples: list[Example], out: Path, seed: 
     return reader
 
 
+@torch.no_grad()
+def flash_time_clips(model: MicroEmo, examples: list[Example]) -> list[tuple]:
+    """Every clip with ground truth: its fused frame tokens (T, Q, D), their times (T,) and its
+    micro-expressions inside utterances as (apex, utterance start, utterance end) seconds (the
+    flash time's training rows, :func:`~microemo_ref.model.flash_time.fit_flash_time_reader`)."""
+    was = model.training
+    model.eval()
+    clips = []
+    for ex in examples:
+        if not (ex.truth and "events" in ex.truth):
+            continue
+        out = model.encode(ex.inputs)
+        spans = {s.index: s for s in out.visual.spans if s.kind == "utterance"}
+        flashes = [(float(e["apex_s"]), spans[e["utterance"]].start, spans[e["utterance"]].end)
+                   for e in ex.truth["events"] if e["kind"] == "micro" and e.get("utterance") in spans]
+        clips.append((out.frames.tokens, out.frames.times, flashes))
+    model.train(was)
+    return clips
+
+
+def flash_time_reader_for(model: MicroEmo, examples: list[Example], out: Path, seed: int = 0,
+                          progress=print) -> FlashTimeReader:
+    """Fit the flash time's frame reader on the frozen encoder (or load a resumed run's, ``out/flash_time.json``)."""
+    saved = out / "flash_time.json"
+    if saved.is_file():
+        return FlashTimeReader.from_json(json.loads(saved.read_text()))
+    began = time.time()
+    reader, fit = fit_flash_time_reader(flash_time_clips(model, examples), seed=seed)
+    progress(json.dumps({"stage": "flash_time", "seconds": round(time.time() - began, 1), **fit}))
+    saved.write_text(json.dumps(reader.to_json()))
+    return reader
+
+
 def _lr_at(step: int, total: int, warmup: int) -> float:
     if step < warmup:
         return (step + 1) / warmup
@@ -320,6 +354,9 @@ def train(cfg: TrainConfig, model_cfg: MicroEmoConfig = MicroEmoConfig(), *, llm
         token_history = torch.load(out / "tokens.pt", weights_only=False)["history"]
     if model_cfg.flash_word:  # the reader reads the encoder's tokens: both stay fixed from here on
         model.flash_reader = flash_reader_for(model, examples, out, cfg.seed, progress if main else (lambda _: None))
+        if model_cfg.flash_time:
+            model.flash_time_reader = flash_time_reader_for(model, examples, out, cfg.seed,
+                                                            progress if main else (lambda _: None))
         model.encoder.requires_grad_(False)
     if cfg.token_weight and heads is None:
         heads = token_heads_for(model)
@@ -404,5 +441,5 @@ def train(cfg: TrainConfig, model_cfg: MicroEmoConfig = MicroEmoConfig(), *, llm
 
 
 __all__ = ["TrainConfig", "align_tokens", "anchors_for", "clip_losses", "content_words", "face_line", "flash_reader_for",
-           "flash_rows", "hidden_emotion", "labels_line", "stage_examples", "token_heads_for", "token_loss",
-           "train"]
+           "flash_rows", "flash_time_clips", "flash_time_reader_for", "hidden_emotion", "labels_line", "stage_examples",
+           "token_heads_for", "token_loss", "train"]
