@@ -154,3 +154,22 @@ def test_training_fits_the_time_reader(tiny_llm_dir, example_dir, tmp_path) -> N
     fitted = [json.loads(line) for line in lines if line.startswith("{") and "flash_time" in line]
     assert fitted and fitted[0]["heldout_flashes"] >= 1
     assert load_checkpoint(folder, load_llm(tiny_llm_dir)).flash_time_reader is not None
+
+
+def test_the_shipped_pointer_checkpoint_has_both_readers_and_the_tokens_encoder() -> None:
+    from microemo_ref.model.flash_word import FlashReader
+    from microemo_ref.model.microemo import answer_path, checkpoint_config, load_trainable
+    from microemo_ref.pipeline.emer import default_checkpoint
+
+    folder = default_checkpoint("pointer")
+    cfg = checkpoint_config(folder)
+    assert cfg.flash_word and cfg.flash_pointer and cfg.flash_time and not cfg.cue_text and not cfg.readout
+    assert answer_path(cfg).startswith("MicroEmo's path") and "pointer with its time" in answer_path(cfg)
+    state = load_trainable(folder)  # every checksum is checked, both readers' too
+    FlashReader.from_json(json.loads((folder / "flash_word.json").read_text()))
+    timer = FlashTimeReader.from_json(json.loads((folder / "flash_time.json").read_text()))
+    enc = cfg.encoder.visual
+    assert timer.mean.shape == ((2 * timer.context + 1) * enc.n_queries * enc.hidden,)
+    # the encoder is the tokens checkpoint's: frozen while the pointer's model trained
+    tokens = load_trainable(default_checkpoint("tokens"))
+    assert all(torch.equal(v, tokens[k]) for k, v in state.items() if k.startswith("encoder."))

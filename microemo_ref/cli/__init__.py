@@ -68,10 +68,12 @@ def _label_options(p: argparse.ArgumentParser) -> None:
 
 def _model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", help="a checkpoint folder (default: the shipped one of --path)")
-    p.add_argument("--path", choices=["cues", "tokens", "flashword"], default="cues",
+    p.add_argument("--path", choices=["cues", "tokens", "flashword", "pointer"], default="cues",
                    help="which shipped checkpoint: 'cues' (default: tokens + measured-cue text, our addition), "
-                        "'tokens' (MicroEmo's own path: the answer must come from the video and audio tokens) or "
-                        "'flashword' (MicroEmo's path plus a soft word read from each span's video tokens, our addition)")
+                        "'tokens' (MicroEmo's own path: the answer must come from the video and audio tokens), "
+                        "'flashword' (MicroEmo's path plus a soft word read from each span's video tokens, our addition) "
+                        "or 'pointer' (that, plus a line pointing at the flash's utterance and time, read from the "
+                        "video tokens, our addition)")
     p.add_argument("--llm", default="smollm2", help="the frozen LLM: smollm2 (default) or a local model folder")
     _decoder_option(p)
 

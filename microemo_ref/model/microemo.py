@@ -7,9 +7,10 @@ frozen causal LM (:mod:`~microemo_ref.model.llm`). What trains: the encoder, the
 and, if ``lora_rank > 0``, low-rank adapters on the LLM's query and value projections
 (:mod:`~microemo_ref.model.lora`).
 
-Three checkpoints ship (``pipeline.emer.SHIPPED``): one that also reads the measured-cue line, our
-addition; one on MicroEmo's own path, with no cue text (``cue_text=False``); and that path with
-the flash word, our addition, read from the video tokens (``flash_word=True``, no cue text);
+Four checkpoints ship (``pipeline.emer.SHIPPED``): one that also reads the measured-cue line, our
+addition; one on MicroEmo's own path, with no cue text (``cue_text=False``); that path with
+the flash word, our addition, read from the video tokens (``flash_word=True``, no cue text); and
+that with the flash pointer and its time too (``flash_pointer=True, flash_time=True``);
 :func:`answer_path` says in words which inputs a configuration lets the answer come from.
 
 A checkpoint holds only the trainable tensors (``trainable.safetensors``, stored as float16), the configuration

@@ -39,9 +39,11 @@ from microemo_ref.pipeline.evidence import Evidence, encoder_inputs, gather_evid
 #: Shorter clips are refused: nothing in them can be told apart from a blink or a glance.
 MIN_CLIP_S: float = 1.0
 #: The shipped checkpoints by answer path: "cues" reads the tokens and the measured-cue line (our
-#: addition), "tokens" is MicroEmo's own path (tokens and subtitles, no cue line).
+#: addition), "tokens" is MicroEmo's own path (tokens and subtitles, no cue line), "flashword" adds
+#: the flash word to it and "pointer" the flash pointer with its time too (our additions, read
+#: from the video tokens).
 SHIPPED: dict[str, str] = {"cues": "microemo-smollm2", "tokens": "microemo-tokens-smollm2",
-                           "flashword": "microemo-flashword-smollm2"}
+                           "flashword": "microemo-flashword-smollm2", "pointer": "microemo-pointer-smollm2"}
 
 
 def default_checkpoint(path: str = "cues") -> Path:
