@@ -26,12 +26,13 @@ def test_span_apex_is_the_best_frame_moved_by_its_parabola() -> None:
     # a parabola with its vertex at 0.6 s, sampled every 0.25 s: the vertex is recovered exactly
     scores = -((times - 0.6) ** 2)
     assert span_apex(scores, times, 0.0, 1.25) == pytest.approx(0.6)
-    # only the span's frames count: the best frame inside [0.9, 1.3] is 1.0 s (an edge, still refined)
-    assert 0.9 <= span_apex(scores, times, 0.9, 1.3) <= 1.3
+    # only the span's frames count: the best frame inside [0.9, 1.3] is 1.0 s; its left neighbour
+    # (outside) is higher, the vertex falls at 0.6 s, and the apex stops at the span's start
+    assert span_apex(scores, times, 0.9, 1.3) == pytest.approx(0.9)
     # a flat score has no peak: the first frame of the span, unmoved
     assert span_apex(torch.zeros(6), times, 0.3, 1.0) == pytest.approx(0.5)
-    # a span between two frames: its nearest frame
-    assert span_apex(scores, times, 0.3, 0.4) == pytest.approx(0.25)
+    # a span between two frames: its nearest frame (0.25 s), kept inside the span
+    assert span_apex(scores, times, 0.3, 0.4) == pytest.approx(0.3)
 
 
 def test_time_digits_by_hand() -> None:
@@ -49,6 +50,13 @@ def test_time_digits_by_hand() -> None:
     torch.testing.assert_close(torch.stack([a, b]), digits[[9, 9]])
     a, b = time_digits(torch.tensor([0.0], dtype=torch.float64), [4.2], digits)
     torch.testing.assert_close(a, torch.zeros(4, dtype=torch.float64))
+    # no utterance the pointer can name (a whole-clip-only model): two blank digits
+    torch.testing.assert_close(time_digits(torch.zeros(0, dtype=torch.float64), [], digits),
+                               torch.zeros(2, 4, dtype=torch.float64))
+    # halves round as "{:.1f}" writes them: 0.25 s -> "0.2", 0.75 s -> "0.8"
+    assert [f"{t:.1f}" for t in (0.25, 0.75)] == ["0.2", "0.8"]
+    _, b = time_digits(torch.tensor([1.0, 1.0], dtype=torch.float64) / 2, [0.25, 0.75], digits)
+    torch.testing.assert_close(b, (digits[2] + digits[8]) / 2)
 
 
 def planted_clips(n: int, seed: int) -> list[tuple]:
@@ -173,3 +181,21 @@ def test_the_shipped_pointer_checkpoint_has_both_readers_and_the_tokens_encoder(
     # the encoder is the tokens checkpoint's: frozen while the pointer's model trained
     tokens = load_trainable(default_checkpoint("tokens"))
     assert all(torch.equal(v, tokens[k]) for k, v in state.items() if k.startswith("encoder."))
+
+
+def test_a_resumed_run_refuses_a_frame_reader_of_another_width(tiny_llm_dir, tmp_path) -> None:
+    from microemo_ref.model.llm import load_llm
+    from microemo_ref.model.microemo import MicroEmo, MicroEmoConfig
+    from microemo_ref.pipeline.train import flash_time_reader_for
+
+    model = MicroEmo(MicroEmoConfig(llm=str(tiny_llm_dir), cue_text=False, flash_word=True, flash_pointer=True,
+                                    flash_time=True), load_llm(tiny_llm_dir))
+    enc = model.cfg.encoder.visual
+    width = 3 * enc.n_queries * enc.hidden
+    good = FlashTimeReader(np.zeros(width), np.ones(width), np.zeros(width + 1))
+    (tmp_path / "flash_time.json").write_text(json.dumps(good.to_json()))
+    assert flash_time_reader_for(model, [], tmp_path).mean.shape == (width,)  # reloaded, not refitted
+    bad = FlashTimeReader(np.zeros(12), np.ones(12), np.zeros(13))
+    (tmp_path / "flash_time.json").write_text(json.dumps(bad.to_json()))
+    with pytest.raises(ValueError, match="frame reader of width 12"):
+        flash_time_reader_for(model, [], tmp_path)

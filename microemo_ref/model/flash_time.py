@@ -19,8 +19,9 @@ neighbours (the global-local attention output of
 
 fitted by ridge regression on the training clips to a bump ``exp(-(t - a)^2 / 2 (0.1 s)^2)``
 at each micro-expression's apex ``a`` (zero on frames far from any). The apex of utterance
-``k`` is the best-scoring frame inside the utterance, moved by the parabola through it and its
-neighbours (frames are 1 / ``sample_fps`` apart, 0.25 s by default).
+``k`` is the best-scoring frame inside the utterance, moved to the vertex of the parabola
+through it and its neighbours and kept inside the utterance (frames are 1 / ``sample_fps``
+apart, 0.25 s by default).
 
 The flash pointer then writes the time as two soft digits (seconds and tenths), weighted like
 its utterance digit by each utterance's flash mass ``q_k``:
@@ -91,14 +92,16 @@ def span_apex(scores: Tensor, times: Tensor, start: float, end: float) -> float:
     (a choice of frame: no gradient flows through it)."""
     scores, times = scores.detach(), times.detach()
     inside = torch.nonzero((times >= start - 1e-6) & (times <= end + 1e-6)).flatten()
-    if len(inside) == 0:  # a span shorter than the frame step: its nearest frame
-        return float(times[int(torch.argmin((times - (start + end) / 2).abs()))])
+    if len(inside) == 0:  # a span shorter than the frame step: its nearest frame, kept inside the span
+        apex = float(times[int(torch.argmin((times - (start + end) / 2).abs()))])
+        return min(max(apex, start), end)
     k = int(inside[int(torch.argmax(scores[inside]))])
     apex = float(times[k])
     if 0 < k < len(times) - 1:
         left, mid, right = (float(scores[i]) for i in (k - 1, k, k + 1))
         curve = left - 2 * mid + right
-        if curve < 0:  # a peak: the vertex lies within half a step of frame k
+        if curve < 0:  # the vertex of a parabola opening downwards (a neighbour outside the span may be
+            # higher, and the vertex then beyond the span's edge: the clamp below keeps it inside)
             apex += 0.5 * (left - right) / curve * float(times[k + 1] - times[k - 1]) / 2
     return min(max(apex, start), end)
 
@@ -106,9 +109,11 @@ def span_apex(scores: Tensor, times: Tensor, start: float, end: float) -> float:
 def time_digits(q: Tensor, apexes: Sequence[float], digits: Tensor) -> Tensor:
     """(U,) flash masses and each utterance's apex (s) -> (2, W) the soft seconds and tenths digits.
     ``digits`` (10, W) holds the embeddings of 0-9."""
-    tenths = [int(round(min(max(a, 0.0), LATEST_S) * 10)) for a in apexes]
-    seconds = torch.tensor([t // 10 for t in tenths], device=q.device)
-    rest = torch.tensor([t % 10 for t in tenths], device=q.device)
+    if not apexes:  # no utterance the pointer can name: blank digits
+        return torch.zeros(2, digits.shape[1], dtype=digits.dtype, device=digits.device)
+    tenths = [int(round(min(max(a, 0.0), LATEST_S) * 10)) for a in apexes]  # as "{:.1f}" writes it
+    seconds = torch.tensor([t // 10 for t in tenths], dtype=torch.long, device=q.device)
+    rest = torch.tensor([t % 10 for t in tenths], dtype=torch.long, device=q.device)
     return torch.stack([q @ digits[seconds], q @ digits[rest]])  # (U,) @ (U, W)
 
 
@@ -133,10 +138,11 @@ def fit_flash_time_reader(clips: Sequence[tuple[Tensor, Tensor, list[tuple[float
     Returns the reader and what the choice saw."""
     rows = [(frame_rows(f.reshape(len(f), -1).double(), CONTEXT).numpy(), t.double().numpy(), fl) for f, t, fl in clips]
     if not any(fl for _, _, fl in rows):
-        raise ValueError("no training clip holds a micro-expression: the flash time has nothing to fit")
+        raise ValueError("no training clip holds a micro-expression inside an utterance span: the flash time has "
+                         "nothing to fit (it needs span_mode 'utterance')")
     held = set(np.random.default_rng(seed).permutation(len(rows))[: len(rows) // 5].tolist())
     fit = [r for i, r in enumerate(rows) if i not in held] if held else rows
-    val = [r for i, r in enumerate(rows) if i in held] if held else rows
+    val = [r for i, r in enumerate(rows) if i in held] if held else rows  # under 5 clips: in-sample (a test)
 
     def placed(reader: FlashTimeReader, clips_: list) -> tuple[int, int]:
         hits = total = 0
@@ -156,7 +162,7 @@ def fit_flash_time_reader(clips: Sequence[tuple[Tensor, Tensor, list[tuple[float
     (hits, total), lam = max(scored, key=lambda s: s[0][0])
     reader = _solve(*stacked(rows), lam)
     return reader, {"ridge": lam, "heldout_placed_within_0.3": hits, "heldout_flashes": total,
-                    "frames": int(sum(len(t) for _, t, _ in rows))}
+                    "in_sample": not held, "frames": int(sum(len(t) for _, t, _ in rows))}
 
 
 __all__ = ["BUMP_S", "CONTEXT", "FlashTimeReader", "LATEST_S", "fit_flash_time_reader", "frame_rows", "span_apex",

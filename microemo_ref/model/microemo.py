@@ -60,14 +60,14 @@ class MicroEmoConfig:
     # event's emotion from its region displacements on the training clips and write its answer
     # into the cue line ("reads as sad"); see pipeline.evidence_probe for why.
     readout: bool = False
-    # Our addition, beyond MicroEmo (off in the shipped models): after each video span's tokens, one
+    # Our addition, beyond MicroEmo (on in the flashword and pointer checkpoints): after each video span's tokens, one
     # soft word read from them by a ridge classifier (model.flash_word); fitted by training.
     flash_word: bool = False
-    # Our addition on top of the flash word (off in the shipped models): one more prompt line,
+    # Our addition on top of the flash word (on in the pointer checkpoint): one more prompt line,
     # "Flash in the video tokens: utterance <u>,<e>.", with a soft digit and a soft word pointing
     # at the utterance whose flash word carries a flash (model.flash_word.flash_pointer).
     flash_pointer: bool = False
-    # Our addition on top of the pointer (off in the shipped models): the pointer's line also
+    # Our addition on top of the pointer (on in the pointer checkpoint): the pointer's line also
     # states the flash's time, "utterance <u> at <s>.<t> s,<e>.", two soft digits read from the
     # fused frame tokens by a ridge regression (model.flash_time); fitted by training.
     flash_time: bool = False

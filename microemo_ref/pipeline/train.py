@@ -296,7 +296,13 @@ def flash_time_reader_for(model: MicroEmo, examples: list[Example], out: Path, s
     """Fit the flash time's frame reader on the frozen encoder (or load a resumed run's, ``out/flash_time.json``)."""
     saved = out / "flash_time.json"
     if saved.is_file():
-        return FlashTimeReader.from_json(json.loads(saved.read_text()))
+        reader = FlashTimeReader.from_json(json.loads(saved.read_text()))
+        enc = model.cfg.encoder.visual
+        width = (2 * reader.context + 1) * enc.n_queries * enc.hidden
+        if reader.mean.shape != (width,):
+            raise ValueError(f"{saved}: a frame reader of width {reader.mean.shape[0]}, this encoder's frames give "
+                             f"{width}; start the run in a new --out folder")
+        return reader
     began = time.time()
     reader, fit = fit_flash_time_reader(flash_time_clips(model, examples), seed=seed)
     progress(json.dumps({"stage": "flash_time", "seconds": round(time.time() - began, 1), **fit}))
