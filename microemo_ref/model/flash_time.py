@@ -67,7 +67,10 @@ class FlashTimeReader:
 
     def scores(self, frames: Tensor) -> Tensor:
         """(T, Q, D) fused frame tokens -> (T,) flash scores."""
-        z = frame_rows(frames.reshape(len(frames), -1), self.context)
+        return self.score_rows(frame_rows(frames.reshape(len(frames), -1), self.context))
+
+    def score_rows(self, z: Tensor) -> Tensor:
+        """(T, F) frame rows (:func:`frame_rows`) -> (T,) flash scores."""
         mean, std, weight = (torch.as_tensor(a, dtype=z.dtype, device=z.device) for a in (self.mean, self.std, self.weight))
         return ((z - mean) / std) @ weight[:-1] + weight[-1]
 
@@ -147,7 +150,7 @@ def fit_flash_time_reader(clips: Sequence[tuple[Tensor, Tensor, list[tuple[float
     def placed(reader: FlashTimeReader, clips_: list) -> tuple[int, int]:
         hits = total = 0
         for z, t, flashes in clips_:
-            s = torch.as_tensor(((z - reader.mean) / reader.std) @ reader.weight[:-1] + reader.weight[-1])
+            s = reader.score_rows(torch.as_tensor(z))
             for apex, start, end in flashes:
                 total += 1
                 hits += abs(span_apex(s, torch.as_tensor(t), start, end) - apex) <= NEAR_S

@@ -27,12 +27,14 @@ micro-expression readout is fitted first, in closed form, on the same clips (see
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import random
 import re
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -239,60 +241,58 @@ def token_loss(model: MicroEmo, heads: TokenHeads, anchors: Anchors | None, batc
 
 
 @torch.no_grad()
-def flash_rows(model: MicroEmo, examples: list[Example]) -> tuple[np.ndarray, list[str], list[int]]:
-    """Every video span of every clip with ground truth: its flattened tokens (K, Q*D), its flash
-    class, and the clip it belongs to (the flash word's training rows)."""
+def labelled_outputs(model: MicroEmo, examples: list[Example]) -> list[tuple[int, Example, object]]:
+    """(index, example, encoder output) of every clip with ground truth, in eval mode: one encoder
+    pass that both closed-form readers (the flash word's and the flash time's) fit on."""
     was = model.training
     model.eval()
+    out = [(i, ex, model.encode(ex.inputs)) for i, ex in enumerate(examples) if ex.truth and "events" in ex.truth]
+    model.train(was)
+    return out
+
+
+def flash_rows(labelled: list[tuple]) -> tuple[np.ndarray, list[str], list[int]]:
+    """Every video span of every clip of :func:`labelled_outputs`: its flattened tokens (K, Q*D),
+    its flash class, and the clip it belongs to (the flash word's training rows)."""
     features, labels, clips = [], [], []
-    for i, ex in enumerate(examples):
-        if not (ex.truth and "events" in ex.truth):
-            continue
-        out = model.encode(ex.inputs)
+    for i, ex, out in labelled:
         targets = span_targets(ex.truth, out.visual.spans, None)
         features.append(out.visual.tokens.reshape(len(out.visual.spans), -1).double().numpy())
         labels += [FLASH_CLASSES[k] for k in targets.flash]
         clips += [i] * len(targets.flash)
-    model.train(was)
     return np.concatenate(features), labels, clips
 
 
+def flash_time_clips(labelled: list[tuple]) -> list[tuple]:
+    """Every clip of :func:`labelled_outputs`: its fused frame tokens (T, Q, D), their times (T,)
+    and its micro-expressions inside utterances as (apex, utterance start, utterance end) seconds
+    (the flash time's training rows, :func:`~microemo_ref.model.flash_time.fit_flash_time_reader`)."""
+    clips = []
+    for _, ex, out in labelled:
+        spans = {s.index: s for s in out.visual.spans if s.kind == "utterance"}
+        flashes = [(float(e["apex_s"]), spans[e["utterance"]].start, spans[e["utterance"]].end)
+                   for e in ex.truth["events"] if e["kind"] == "micro" and e.get("utterance") in spans]
+        clips.append((out.frames.tokens, out.frames.times, flashes))
+    return clips
+
+
 def flash_reader_for(model: MicroEmo, examples: list[Example], out: Path, seed: int = 0,
-                     progress=print) -> FlashReader:
+                     progress=print, labelled: Callable[[], list] | None = None) -> FlashReader:
     """Fit the flash word's reader on the encoder as it is (or load the one a resumed run fitted,
-    ``out/flash_word.json``)."""
+    ``out/flash_word.json``). ``labelled`` gives :func:`labelled_outputs`, shared with the flash time."""
     saved = out / "flash_word.json"
     if saved.is_file():
         return FlashReader.from_json(json.loads(saved.read_text()))
     began = time.time()
-    reader, fit = fit_flash_reader(*flash_rows(model, examples), seed=seed)
+    rows = labelled() if labelled else labelled_outputs(model, examples)
+    reader, fit = fit_flash_reader(*flash_rows(rows), seed=seed)
     progress(json.dumps({"stage": "flash_word", "seconds": round(time.time() - began, 1), **fit}))
     saved.write_text(json.dumps(reader.to_json()))
     return reader
 
 
-@torch.no_grad()
-def flash_time_clips(model: MicroEmo, examples: list[Example]) -> list[tuple]:
-    """Every clip with ground truth: its fused frame tokens (T, Q, D), their times (T,) and its
-    micro-expressions inside utterances as (apex, utterance start, utterance end) seconds (the
-    flash time's training rows, :func:`~microemo_ref.model.flash_time.fit_flash_time_reader`)."""
-    was = model.training
-    model.eval()
-    clips = []
-    for ex in examples:
-        if not (ex.truth and "events" in ex.truth):
-            continue
-        out = model.encode(ex.inputs)
-        spans = {s.index: s for s in out.visual.spans if s.kind == "utterance"}
-        flashes = [(float(e["apex_s"]), spans[e["utterance"]].start, spans[e["utterance"]].end)
-                   for e in ex.truth["events"] if e["kind"] == "micro" and e.get("utterance") in spans]
-        clips.append((out.frames.tokens, out.frames.times, flashes))
-    model.train(was)
-    return clips
-
-
 def flash_time_reader_for(model: MicroEmo, examples: list[Example], out: Path, seed: int = 0,
-                          progress=print) -> FlashTimeReader:
+                          progress=print, labelled: Callable[[], list] | None = None) -> FlashTimeReader:
     """Fit the flash time's frame reader on the frozen encoder (or load a resumed run's, ``out/flash_time.json``)."""
     saved = out / "flash_time.json"
     if saved.is_file():
@@ -304,7 +304,8 @@ def flash_time_reader_for(model: MicroEmo, examples: list[Example], out: Path, s
                              f"{width}; start the run in a new --out folder")
         return reader
     began = time.time()
-    reader, fit = fit_flash_time_reader(flash_time_clips(model, examples), seed=seed)
+    rows = labelled() if labelled else labelled_outputs(model, examples)
+    reader, fit = fit_flash_time_reader(flash_time_clips(rows), seed=seed)
     progress(json.dumps({"stage": "flash_time", "seconds": round(time.time() - began, 1), **fit}))
     saved.write_text(json.dumps(reader.to_json()))
     return reader
@@ -359,10 +360,11 @@ def train(cfg: TrainConfig, model_cfg: MicroEmoConfig = MicroEmoConfig(), *, llm
     elif cfg.token_epochs:
         token_history = torch.load(out / "tokens.pt", weights_only=False)["history"]
     if model_cfg.flash_word:  # the reader reads the encoder's tokens: both stay fixed from here on
-        model.flash_reader = flash_reader_for(model, examples, out, cfg.seed, progress if main else (lambda _: None))
+        labelled = functools.cache(lambda: labelled_outputs(model, examples))  # one encoder pass for both readers
+        say = progress if main else (lambda _: None)
+        model.flash_reader = flash_reader_for(model, examples, out, cfg.seed, say, labelled)
         if model_cfg.flash_time:
-            model.flash_time_reader = flash_time_reader_for(model, examples, out, cfg.seed,
-                                                            progress if main else (lambda _: None))
+            model.flash_time_reader = flash_time_reader_for(model, examples, out, cfg.seed, say, labelled)
         model.encoder.requires_grad_(False)
     if cfg.token_weight and heads is None:
         heads = token_heads_for(model)
@@ -447,5 +449,5 @@ def train(cfg: TrainConfig, model_cfg: MicroEmoConfig = MicroEmoConfig(), *, llm
 
 
 __all__ = ["TrainConfig", "align_tokens", "anchors_for", "clip_losses", "content_words", "face_line", "flash_reader_for",
-           "flash_rows", "flash_time_clips", "flash_time_reader_for", "hidden_emotion", "labels_line", "stage_examples",
-           "token_heads_for", "token_loss", "train"]
+           "flash_rows", "flash_time_clips", "flash_time_reader_for", "hidden_emotion", "labelled_outputs", "labels_line",
+           "stage_examples", "token_heads_for", "token_loss", "train"]
