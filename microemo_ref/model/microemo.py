@@ -56,7 +56,7 @@ class MicroEmoConfig:
     time_text: bool = True  # off: no timestamp text, in the frame Q-Former or anywhere in the prompt
     video: bool = True  # off: no video tokens in the prompt
     audio: bool = True  # off: no audio tokens in the prompt
-    # Our addition, beyond MicroEmo (off in the shipped model): fit a linear readout of a micro
+    # Our addition, beyond MicroEmo (on in the default cue-text checkpoint): fit a linear readout of a micro
     # event's emotion from its region displacements on the training clips and write its answer
     # into the cue line ("reads as sad"); see pipeline.evidence_probe for why.
     readout: bool = False

@@ -21,7 +21,7 @@ lowered" (AU4), "nose wrinkled" (AU9), "lip corners pulled up" (AU12), "pulled d
 "lips stretched sideways" (AU20), "lips pressed" (AU23/24: distance grows, no net direction),
 "jaw dropped" (AU26). The words name movements only; which emotion they add up to is left
 to the model, unless the model was trained with a *readout* (``MicroEmoConfig.readout``, our
-addition, off in the shipped model): a linear classifier fitted on the training clips' micro
+addition, on in the default cue-text checkpoint): a linear classifier fitted on the training clips' micro
 events (:mod:`microemo_ref.pipeline.evidence_probe`) whose answer is appended, "reads as sad".
 """
 from __future__ import annotations
