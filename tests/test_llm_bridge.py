@@ -321,6 +321,31 @@ def test_the_summary_carries_per_utterance_mood_over_seeds():
     assert (default_checkpoint(RECIPES["tokens_explained"]["init"]) / "trainable.safetensors").is_file()
 
 
+def test_an_ablation_starts_from_a_checkpoint_without_its_own_part(tiny_llm_dir, tmp_path):
+    """The flash-word recipe starts every variant from the tokens checkpoint: a part the checkpoint
+    lacks (the concatenation fusion's linear map) is refused by default and, for an ablation, keeps
+    its seeded start while every other tensor is the checkpoint's."""
+    from microemo_ref.model.microemo import load_weights
+    from microemo_ref.pipeline.ablations import RECIPES, variant_config
+
+    folder = save_checkpoint(build(tiny_llm_dir, cue_text=False), tmp_path / "tokens")
+    saved = build(tiny_llm_dir, cue_text=False).trainable_state()
+    base = MicroEmoConfig(llm=str(tiny_llm_dir), **RECIPES["flash_word"]["config"])
+    cfg = variant_config("tokens_concat", base)
+    assert cfg.flash_word and not cfg.cue_text and cfg.encoder.visual.fusion.mode == "concat"
+    torch.manual_seed(1)
+    concat = MicroEmo(cfg, load_llm(tiny_llm_dir))
+    fresh = {k: v.clone() for k, v in concat.trainable_state().items() if ".fusion.concat." in k}
+    with pytest.raises(ValueError, match="2 trainable tensors missing"):
+        load_weights(concat, folder)
+    assert load_weights(concat, folder, missing_ok=True) == sorted(fresh)
+    state = concat.trainable_state()
+    assert all(torch.equal(state[k], fresh[k]) for k in fresh)
+    torch.testing.assert_close(state["encoder.visual.fusion.norm.weight"], saved["encoder.visual.fusion.norm.weight"],
+                               atol=1e-3, rtol=1e-3)  # the checkpoint's (stored as float16)
+    assert RECIPES["flash_word"]["train"]["init_partial"] and RECIPES["flash_word"]["init"] == "tokens"
+
+
 def _train_tiny(tiny_llm_dir, example_dir, out, **kw):
     from safetensors.torch import load_file
 

@@ -338,14 +338,17 @@ def load_trainable(folder: str | Path) -> dict[str, Tensor]:
         raise ValueError(f"{tensors}: not a readable safetensors file ({err})") from None
 
 
-def load_weights(model: MicroEmo, folder: str | Path) -> None:
-    """Load a checkpoint's trainable tensors into ``model`` (same shapes; checksums checked)."""
+def load_weights(model: MicroEmo, folder: str | Path, missing_ok: bool = False) -> list[str]:
+    """Load a checkpoint's trainable tensors into ``model`` (same shapes; checksums checked) and
+    return the names of the model's trainable tensors the checkpoint lacks: an error unless
+    ``missing_ok`` (an ablation's own part, e.g. the concatenation fusion, keeps its seeded start)."""
     state = load_trainable(folder)
-    missing = set(model.trainable_state()) - set(state)
-    if missing:
+    missing = sorted(set(model.trainable_state()) - set(state))
+    if missing and not missing_ok:
         raise ValueError(f"{Path(folder) / 'trainable.safetensors'}: {len(missing)} trainable tensors missing, "
-                         f"e.g. {sorted(missing)[:3]}")
+                         f"e.g. {missing[:3]}")
     model.load_state_dict(state, strict=False)
+    return missing
 
 
 def load_checkpoint(folder: str | Path, llm: LLM) -> MicroEmo:

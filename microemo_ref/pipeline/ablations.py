@@ -80,6 +80,12 @@ RECIPES: dict[str, dict] = {
     # tokens model), token heads, then one EMER epoch on explanations; scores clue recall and moods
     "tokens_explained": {"train": {"align_epochs": 0, "emer_epochs": 1, "target": "explanation", "token_epochs": 8,
                                    "token_weight": 0.5}, "init": "cues", "max_new_tokens": 224},
+    # the tokens path's parts at the LLM level, with the flash word (our addition) that lets the LLM read
+    # them: from the shipped tokens checkpoint's weights, the token heads retrain the variant's encoder,
+    # the flash word's reader is fitted on it (both frozen from then on), then one EMER epoch
+    "flash_word": {"train": {"align_epochs": 0, "emer_epochs": 1, "target": "explanation", "token_epochs": 8,
+                             "token_weight": 0.5, "init_partial": True}, "init": "tokens",
+                   "config": {"flash_word": True}, "max_new_tokens": 224},
 }
 
 
@@ -148,7 +154,7 @@ def run_one(name: str, seed: int, data: Sequence[str], eval_dirs: Sequence[str],
     plan = RECIPES[recipe]
     init = str(default_checkpoint(plan["init"])) if plan.get("init") else None
     cfg = TrainConfig(data=tuple(data), out=str(folder), seed=seed, init=init, **plan["train"])
-    model_cfg = variant_config(name, MicroEmoConfig(llm=llm))
+    model_cfg = variant_config(name, MicroEmoConfig(llm=llm, **plan.get("config", {})))
     checkpoint = train(cfg, model_cfg, progress=progress)
     model = load_for_answers(checkpoint, llm, decoder)[0]
     rows = answer_all(model, eval_dirs, max_new_tokens=plan["max_new_tokens"])

@@ -70,6 +70,7 @@ class TrainConfig:
     token_epochs: int = 0  # stage 0: token heads on the encoder alone (model.token_heads), before the LLM stages
     token_weight: float = 0.0  # the token heads' loss kept beside the answer loss in the LLM stages, this much
     init: str | None = None  # a checkpoint folder whose trainable weights start the run
+    init_partial: bool = False  # ablations: tensors the init lacks (a variant's own parts) keep their seeded start
     anchor: bool = False  # add the word-anchor losses (model.word_anchor) to the token heads' loss
     content_weight: float = 1.0  # LLM stages: answer tokens in an emotion, face-movement or number word weigh this much
 
@@ -347,7 +348,9 @@ def train(cfg: TrainConfig, model_cfg: MicroEmoConfig = MicroEmoConfig(), *, llm
     llm = llm or load_llm(model_cfg.llm)
     model = MicroEmo(model_cfg, llm)
     if cfg.init:
-        load_weights(model, cfg.init)
+        fresh = load_weights(model, cfg.init, missing_ok=cfg.init_partial)
+        if fresh and main:
+            progress(json.dumps({"stage": "init", "not_in_init": fresh}))
     paths = find_examples(cfg.data, cfg.limit)
     if model_cfg.readout:  # closed form, from the same clips, before any gradient step
         model.readout = fit_readout(paths)
