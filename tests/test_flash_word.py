@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from microemo_ref.model.flash_word import (FlashReader, digit_table, fit_flash_reader, flash_pointer, flash_words, read_spans,
+from microemo_ref.model.flash_word import (TEMPERATURES, FlashReader, digit_table, fit_flash_reader, flash_pointer, flash_words, read_spans,
                                           word_table)
 from microemo_ref.model.probe import RidgeClassifier
 
@@ -47,6 +47,15 @@ def test_reader_reads_a_planted_class_and_is_a_softmax_of_ridge_scores() -> None
     assert fit["heldout_flash_accuracy"] < 0.75
     with pytest.raises(ValueError, match="two classes"):
         fit_flash_reader(x, ["none"] * len(y), clips)
+
+
+def test_a_class_only_in_the_held_out_fifth_does_not_stop_the_fit() -> None:
+    x, y, clips = planted(10, 4)
+    for rare_clip in range(10):  # wherever the one "fear" clip falls, in the fitting rows or the held-out fifth
+        labels = ["fear" if c == rare_clip and k != "none" else k for k, c in zip(y, clips)]
+        reader, fit = fit_flash_reader(x, labels, clips)
+        assert "fear" in reader.classifier.classes  # the final fit uses every row
+        assert fit["temperature"] in TEMPERATURES
 
 
 def test_json_round_trip() -> None:

@@ -166,9 +166,17 @@ def read_spans(reader: FlashReader, tokens: Tensor, n_queries: int) -> list[str]
 
 
 def _log_likelihood(reader: FlashReader, x: np.ndarray, labels: np.ndarray) -> float:
-    p = reader.probabilities(torch.as_tensor(x, dtype=torch.float64)).numpy()
-    index = np.array([reader.classifier.classes.index(y) for y in labels])
-    return float(np.log(p[np.arange(len(labels)), index] + 1e-12).mean())
+    """Mean log probability of the true class, over the rows whose class the reader knows.
+
+    With few clips the held-out fifth can hold a class no fitting row has; those rows say
+    nothing about the temperature (every one of them would score log 0), so they are left out.
+    """
+    known = np.isin(labels, reader.classifier.classes)
+    if not known.any():
+        return 0.0
+    p = reader.probabilities(torch.as_tensor(x[known], dtype=torch.float64)).numpy()
+    index = np.array([reader.classifier.classes.index(y) for y in labels[known]])
+    return float(np.log(p[np.arange(len(index)), index] + 1e-12).mean())
 
 
 def fit_flash_reader(features: np.ndarray, labels: Sequence[str], clip_of_row: Sequence[int],
