@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from microemo_ref.model.flash_word import (TEMPERATURES, FlashReader, digit_table, fit_flash_reader, flash_pointer, flash_words, read_spans,
-                                          word_table)
+from microemo_ref.model.flash_word import (TEMPERATURES, FlashReader, digit_table, fit_flash_reader, flash_pointer,
+                                          flash_words, read_spans, word_table)
 from microemo_ref.model.probe import RidgeClassifier
 
 SAMPLE = "concealed_astronaut_s0002"
