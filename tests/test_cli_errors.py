@@ -2,6 +2,7 @@
 file or argument, no traceback, and nothing half-written; one bad clip does not stop the rest."""
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 
@@ -159,3 +160,11 @@ def test_one_bad_clip_does_not_stop_cache_and_killed_runs_are_cleaned(tmp_path, 
     fails(["cache", str(tmp_path)], capsys, "broken.mp4", "1 clip(s) failed")
     assert (tmp_path / f"{SAMPLE}.evidence.npz").is_file() and not stale.exists()
     assert not (tmp_path / "broken.evidence.npz").exists()
+
+
+def test_every_video_command_is_a_command() -> None:
+    """The commands that bound the heap (``VIDEO_COMMANDS``) are spelled as the parser has them."""
+    from microemo_ref.cli import VIDEO_COMMANDS, build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert VIDEO_COMMANDS <= set(sub.choices)

@@ -27,6 +27,9 @@ from microemo_ref.cli.run import DEMO_SAMPLE, cmd_cache, cmd_demo, cmd_emer, cmd
 from microemo_ref.cli.scores import cmd_ablate, cmd_evaluate, cmd_nbclean, cmd_rescore  # noqa: E402
 
 
+#: The commands that decode a clip's frames: they keep the heap from holding freed frames.
+VIDEO_COMMANDS = frozenset({"demo", "spot", "spot-eval", "emer", "cache", "evaluate", "info", "utterances"})
+
 MAX_COUNT = 100_000  # more clips than a laptop makes in weeks: likelier a typo than a wish
 
 
@@ -230,6 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command. A failure is one line on stderr naming the file or argument, and exit
     code 2 (argparse's own for a bad argument); Ctrl-C stops with 130, the shell's code for it."""
     args = build_parser().parse_args(argv)
+    if args.command in VIDEO_COMMANDS:
+        from microemo_ref.io.frames import bound_heap
+        bound_heap()
     try:
         return args.func(args)
     except BrokenPipeError:  # the reader went away (`... | head`): stop quietly
@@ -247,4 +253,4 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-__all__ = ["DEMO_SAMPLE", "MAX_COUNT", "build_parser", "count", "main", "seed"]
+__all__ = ["DEMO_SAMPLE", "MAX_COUNT", "VIDEO_COMMANDS", "build_parser", "count", "main", "seed"]

@@ -16,9 +16,19 @@ Every pass decodes from the first frame (exact, no keyframe seeking; see
 (`VideoInfo.n_frames`); a pass yields exactly that many frames: if the decoder gives out
 early, the last decoded frame is repeated to the end (with a warning, once), so the frame
 count, the time axis and every per-frame array of the pipeline agree.
+
+One more thing keeps a streamed pass bounded: :func:`bound_heap`. glibc's ``malloc`` serves a
+block of at least ``M_MMAP_THRESHOLD`` bytes with its own ``mmap`` and gives it back whole on
+``free``, but it raises that threshold to the size of each such block freed (up to 32 MiB). After
+the first 25-MB float copy of a 1080p frame is freed, every 6-MB decoded frame comes from the
+heap instead, and the small arrays kept between them pin the heap's pages: measured on 60 s of
+1080p, ``emer`` held 774 MB more after the frame encoder's pass than before it, 15 MB with the
+threshold fixed at 1 MiB (peak 2257 MB against 1435 MB).
 """
 from __future__ import annotations
 
+import ctypes
+import sys
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -91,4 +101,22 @@ class VideoFrames:
         return out if dtype is None else out.astype(dtype)
 
 
-__all__ = ["VideoFrames"]
+#: Blocks of at least this many bytes get their own mapping, returned to the system when freed.
+HEAP_MMAP_BYTES: int = 1 << 20
+_M_MMAP_THRESHOLD = -3  # mallopt's parameter number in glibc's malloc.h
+
+
+def bound_heap(threshold: int = HEAP_MMAP_BYTES) -> bool:
+    """Fix glibc's mmap threshold at ``threshold`` bytes (which also stops it from rising), so
+    that freed frames go back to the system (see the module docstring). True where it took
+    effect; False off Linux or without glibc (other allocators do not raise a threshold)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(_M_MMAP_THRESHOLD, int(threshold)))
+    except (OSError, AttributeError):
+        return False
+
+
+__all__ = ["HEAP_MMAP_BYTES", "VideoFrames", "bound_heap"]
