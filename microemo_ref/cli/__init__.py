@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command. A failure is one line on stderr naming the file or argument, and exit
     code 2 (argparse's own for a bad argument); Ctrl-C stops with 130, the shell's code for it."""
     args = build_parser().parse_args(argv)
-    if args.command in VIDEO_COMMANDS:
+    if args.command in VIDEO_COMMANDS and not os.environ.get("MICROEMO_GLIBC_HEAP"):  # set: glibc's default, to compare
         from microemo_ref.io.frames import bound_heap
         bound_heap()
     try:
