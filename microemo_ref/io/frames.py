@@ -21,9 +21,9 @@ One more thing keeps a streamed pass bounded: :func:`bound_heap`. glibc's ``mall
 block of at least ``M_MMAP_THRESHOLD`` bytes with its own ``mmap`` and gives it back whole on
 ``free``, but it raises that threshold to the size of each such block freed (up to 32 MiB). After
 the first 25-MB float copy of a 1080p frame is freed, every 6-MB decoded frame comes from the
-heap instead, and the small arrays kept between them pin the heap's pages: measured on 60 s of
-1080p, ``emer`` held 774 MB more after the frame encoder's pass than before it, 15 MB with the
-threshold fixed at 1 MiB (peak 2257 MB against 1435 MB).
+heap instead, and the small arrays kept between them pin the heap's pages: on 60 s of 1080p,
+the frame encoder's sampling pass left 774 MB held, 15 MB with the threshold fixed at 1 MiB, and
+the ``emer`` command peaks at 1596 MB, 1430 MB with it (``benchmarks/memory.py``; docs/cli.md).
 """
 from __future__ import annotations
 
