@@ -1,5 +1,6 @@
 """Awkward input handled, not answered wrongly: a still image, a face on its side, a clip too
-short to judge, a face photo too small to animate, and `info` reading metadata only."""
+short to judge, a prompt too long for the LLM, a face photo too small to animate, and `info`
+reading metadata only."""
 from __future__ import annotations
 
 import json
@@ -63,6 +64,46 @@ def test_a_clip_too_short_to_judge_is_refused(tmp_path):
     with pytest.raises(ClipError, match=r"blink.mp4: only 0.12 s of video, too short to judge"):
         run_emer(short, model=None)  # refused before the model is touched
     assert MIN_CLIP_S == 1.0
+
+
+def test_a_prompt_too_long_for_the_llm_is_refused(monkeypatch):
+    """SmolLM2 reads 8192 positions. A clip whose utterances alone fill them is refused before
+    the face is measured; one whose whole prompt (with the cue line) is too long, before the
+    LLM runs. Here the context is cut down so that the 4-utterance sample shows each case."""
+    from microemo_ref.model.llm import PromptTooLong, check_fits, context_length
+    from microemo_ref.pipeline import emer, evidence
+    from microemo_ref.text.utterances import segment_clip
+
+    check_fits(8192 - 224, 224, 8192)
+    with pytest.raises(PromptTooLong, match="the prompt is 7969 tokens"):
+        check_fits(7969, 224, 8192)
+    seg = segment_clip(load_clip(SAMPLE, subtitles="auto", stream="auto"))
+    assert len(seg.utterances) == 4
+
+    def never(*args, **kwargs):
+        raise AssertionError("this stage should not have run")
+
+    tokens, _ = emer.load_for_answers(emer.default_checkpoint("tokens"))  # no cue line: the floor is exact
+    assert context_length(tokens.llm) == 8192
+    floor = emer.prompt_floor(tokens, seg)
+    with monkeypatch.context() as m:
+        m.setattr(tokens.llm, "context", floor + 223)
+        m.setattr(evidence, "extract_local_frames", never)
+        with pytest.raises(PromptTooLong, match=rf"concealed_astronaut_s0002.mp4: 4 utterances in 9 s: the prompt is "
+                                                rf"at least {floor} tokens.* past the {floor + 223} the LLM reads"):
+            emer.run_emer(SAMPLE, tokens)
+    with monkeypatch.context() as m:
+        m.setattr(tokens.llm, "context", floor + 224)
+        m.setattr(tokens.decoder, "greedy", lambda embeds, n: [])
+        assert emer.run_emer(SAMPLE, tokens).labels == []  # it fits, to the token
+    cues, _ = emer.load_for_answers(emer.default_checkpoint("cues"))
+    floor = emer.prompt_floor(cues, seg)
+    with monkeypatch.context() as m:
+        m.setattr(cues.llm, "context", floor + 224)  # the floor fits; with the cue line the prompt does not
+        m.setattr(cues.decoder, "greedy", never)
+        with pytest.raises(PromptTooLong, match=r"concealed_astronaut_s0002.mp4: the prompt is \d+ tokens, .*; EMER"):
+            emer.run_emer(SAMPLE, cues)
+    assert not cues.training  # generate() put the mode back though it raised
 
 
 def test_a_face_photo_too_small_is_refused(tmp_path, capsys):

@@ -123,6 +123,14 @@ class Assembled:
     parts: list[tuple[str, int, int]] = field(default_factory=list)  # (what, first, end) positions
 
 
+def text_length(tokenizer, user: str) -> int:
+    """Tokens of the rendered prompt's text around its markers, tokenized piece by piece as
+    :func:`assemble` does (the vectors the markers stand for are not counted)."""
+    prompt, _ = render(tokenizer, user, None)
+    pieces = MARKER.split(prompt)[::3]  # split() also returns the two groups of each marker
+    return sum(len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in pieces if p)
+
+
 def render(tokenizer, user: str, answer: str | None) -> tuple[str, str]:
     """Prompt text up to the assistant's turn, and the answer text (with the turn's end)."""
     messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]

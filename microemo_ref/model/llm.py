@@ -123,8 +123,10 @@ class PromptLM(nn.Module):
     load into it unchanged. Running it is refused: the layers are not there.
     """
 
-    def __init__(self, embedding: torch.Tensor, layers: int, heads: int, kv_heads: int, head_dim: int) -> None:
+    def __init__(self, embedding: torch.Tensor, layers: int, heads: int, kv_heads: int, head_dim: int,
+                 context: int) -> None:
         super().__init__()
+        self.context = context
         width = embedding.shape[1]
         self.model = nn.Module()
         self.model.embed_tokens = nn.Embedding.from_pretrained(embedding, freeze=True)  # (V, W)
@@ -171,7 +173,8 @@ def load_prompt_llm() -> LLM:
         embedding = f.get_tensor("model.embed_tokens.weight").float()
     heads = cfg["num_attention_heads"]
     head_dim = cfg.get("head_dim") or cfg["hidden_size"] // heads
-    model = PromptLM(embedding, cfg["num_hidden_layers"], heads, cfg.get("num_key_value_heads", heads), head_dim)
+    model = PromptLM(embedding, cfg["num_hidden_layers"], heads, cfg.get("num_key_value_heads", heads), head_dim,
+                     cfg["max_position_embeddings"])
     model.eval()
     model.requires_grad_(False)
     return LLM(model, _tokenizer(folder), "SmolLM2-135M-Instruct (prompt only)")
@@ -203,4 +206,27 @@ def load_llm(path: str | Path | None = None) -> LLM:
     return LLM(model, tokenizer, name)
 
 
-__all__ = ["DEFAULT_LLM", "LLM", "PromptLM", "load_llm", "load_prompt_llm", "smollm_gguf"]
+class PromptTooLong(ValueError):
+    """A prompt, with room for its answer, longer than the LLM reads."""
+
+
+def context_length(model: nn.Module) -> int:
+    """The most prompt + answer tokens the LLM reads: the positions it was trained on
+    (``max_position_embeddings``, 8192 for SmolLM2-135M). Past them its rotary positions are
+    ones it never saw, and the answer degrades without a word."""
+    n = getattr(getattr(model, "config", None), "max_position_embeddings", None) or getattr(model, "context", None)
+    if n is None:
+        raise ValueError(f"{type(model).__name__}: no max_position_embeddings in its config")
+    return int(n)
+
+
+def check_fits(n_prompt: int, max_new_tokens: int, context: int, *, at_least: bool = False) -> None:
+    """:class:`PromptTooLong` unless ``n_prompt`` tokens and an answer of up to ``max_new_tokens``
+    fit in ``context`` (``at_least``: ``n_prompt`` is a lower bound, said so in the message)."""
+    if n_prompt + max_new_tokens > context:
+        raise PromptTooLong(f"the prompt is {'at least ' if at_least else ''}{n_prompt} tokens, and with an answer of "
+                            f"up to {max_new_tokens} that is past the {context} the LLM reads")
+
+
+__all__ = ["DEFAULT_LLM", "LLM", "PromptLM", "PromptTooLong", "check_fits", "context_length", "load_llm",
+           "load_prompt_llm", "smollm_gguf"]

@@ -39,7 +39,7 @@ from microemo_ref.model.encoder import EncoderConfig, EncoderInputs, EncoderOutp
 from microemo_ref.model.flash_time import FlashTimeReader, span_apex, time_digits
 from microemo_ref.model.flash_word import (FlashReader, digit_table, flash_pointer, pointer_mass, span_probabilities,
                                            word_table)
-from microemo_ref.model.llm import LLM
+from microemo_ref.model.llm import LLM, check_fits, context_length
 from microemo_ref.model.lora import add_lora, lora_state
 from microemo_ref.model.probe import RidgeClassifier
 
@@ -189,19 +189,24 @@ class MicroEmo(nn.Module):
     @torch.no_grad()
     def generate(self, x: EncoderInputs, subtitles: list[str], cues: str | None,
                  max_new_tokens: int = 224) -> tuple[str, EncoderOutput, Assembled]:
-        """Greedy decoding (deterministic) of the answer, by ``self.decoder`` if one is attached."""
+        """Greedy decoding (deterministic) of the answer, by ``self.decoder`` if one is attached;
+        :class:`~microemo_ref.model.llm.PromptTooLong` for a prompt past the LLM's context."""
         was = self.training
         self.eval()
-        a, out = self.prompt(x, subtitles, cues)
-        if self.decoder is not None:
+        try:
+            a, out = self.prompt(x, subtitles, cues)
+            check_fits(len(a.ids), max_new_tokens, context_length(self.llm))
+            if self.decoder is not None:
+                ids = self.decoder.greedy(a.embeds, max_new_tokens)
+            else:
+                mask = torch.ones(1, len(a.ids), dtype=torch.long, device=a.embeds.device)
+                ids = self.llm.generate(inputs_embeds=a.embeds[None], attention_mask=mask,
+                                        max_new_tokens=max_new_tokens, do_sample=False,
+                                        pad_token_id=self.tokenizer.pad_token_id,
+                                        eos_token_id=self.tokenizer.eos_token_id)[0]
+        finally:
             self.train(was)
-            return self.tokenizer.decode(self.decoder.greedy(a.embeds, max_new_tokens),
-                                         skip_special_tokens=True).strip(), out, a
-        ids = self.llm.generate(inputs_embeds=a.embeds[None], attention_mask=torch.ones(1, len(a.ids), dtype=torch.long, device=a.embeds.device),
-                                max_new_tokens=max_new_tokens, do_sample=False,
-                                pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.tokenizer.eos_token_id)
-        self.train(was)
-        return self.tokenizer.decode(ids[0], skip_special_tokens=True).strip(), out, a
+        return self.tokenizer.decode(ids, skip_special_tokens=True).strip(), out, a
 
     def forward(self, batch: list[tuple[EncoderInputs, list[str], str | None, str]],
                 return_encoded: bool = False,

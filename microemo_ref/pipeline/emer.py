@@ -30,11 +30,14 @@ from microemo_ref.metrics.clues import measured_spans, ungrounded_times
 from microemo_ref.metrics.grounding import check_explanation, guard
 from microemo_ref.model.gguf_decoder import attach, unavailable_reason
 from microemo_ref.model.gguf_decoder import describe as describe_decoder
-from microemo_ref.model.llm import DEFAULT_LLM, load_llm, load_prompt_llm
+from microemo_ref.model.bridge import MARKER, text_length, user_text
+from microemo_ref.model.encoder import token_budget
+from microemo_ref.model.llm import DEFAULT_LLM, PromptTooLong, check_fits, context_length, load_llm, load_prompt_llm
 from microemo_ref.model.microemo import MicroEmo, answer_path, checkpoint_config, load_checkpoint
-from microemo_ref.model.utterance_qformer import per_frame
+from microemo_ref.model.utterance_qformer import per_frame, utterance_spans
 from microemo_ref.pipeline.dataset import describe
 from microemo_ref.pipeline.evidence import Evidence, encoder_inputs, gather_evidence
+from microemo_ref.text.utterances import Segmentation, transcript_lines
 
 #: Shorter clips are refused: nothing in them can be told apart from a blink or a glance.
 MIN_CLIP_S: float = 1.0
@@ -134,6 +137,39 @@ def check_long_enough(video: str | Path, duration: float) -> None:
                         "a micro-expression lasts up to 0.5 s and is told by the face around it)")
 
 
+#: What a user can do with a clip whose prompt is too long for the LLM.
+TOO_LONG_ADVICE = ("EMER explains clips of seconds, as its datasets hold them: cut this one into parts "
+                   "(for example `ffmpeg -ss START -t SECONDS -i IN.mp4 OUT.mp4`) and ask about each")
+
+
+def prompt_floor(model: MicroEmo, seg: Segmentation) -> int:
+    """The prompt's length for these utterances, all but the cue line: its text (headings, times,
+    subtitle lines) and its vectors (:func:`~microemo_ref.model.encoder.token_budget`, and the
+    flash word's and pointer's, which are our additions). Exact for a model without a cue line."""
+    cfg = model.cfg
+    spans = utterance_spans(seg.duration, seg.spans())
+    if cfg.encoder.span_mode != "utterance":  # one sequence, or windows (their headings not counted)
+        spans = spans[:1]
+    audio = seg.has_audio and cfg.audio
+    points = cfg.video and cfg.flash_word and cfg.flash_pointer
+    user = user_text(spans if cfg.video else [], spans if audio else None, transcript_lines(seg.utterances),
+                     times=cfg.time_text, pointer=points, pointer_time=cfg.flash_time)
+    budget = token_budget(cfg.encoder, len(seg.utterances), has_audio=audio)
+    visual = budget["visual"]["total"] + (budget["visual"]["sequences"] if cfg.flash_word else 0) if cfg.video else 0
+    pointer = sum(m.group(1) == "pointer" for m in MARKER.finditer(user))
+    return text_length(model.tokenizer, user) + visual + budget["audio"]["total"] + pointer
+
+
+def check_prompt_floor(video: str | Path, model: MicroEmo, seg: Segmentation, max_new_tokens: int) -> None:
+    """:class:`~microemo_ref.model.llm.PromptTooLong` when :func:`prompt_floor` and the answer are
+    already past the LLM's context (:meth:`MicroEmo.generate` checks the whole prompt later)."""
+    try:
+        check_fits(prompt_floor(model, seg), max_new_tokens, context_length(model.llm), at_least=True)
+    except PromptTooLong as err:
+        raise PromptTooLong(f"{video}: {len(seg.utterances)} utterances in {seg.duration:.0f} s: {err}; "
+                            f"{TOO_LONG_ADVICE}") from None
+
+
 def run_emer(video: str | Path, model: MicroEmo, *, subtitles: str | Path | None | str = "auto",
              max_new_tokens: int = 224, grounding_guard: bool = True, recognise: bool = True) -> EmerResult:
     """Run the whole pipeline on one clip (see the module docstring); ``grounding_guard=False``
@@ -143,12 +179,19 @@ def run_emer(video: str | Path, model: MicroEmo, *, subtitles: str | Path | None
     t = time.perf_counter()
     clip = load_clip(video, subtitles=subtitles, stream="auto")
     check_long_enough(video, clip.duration)
-    evidence = gather_evidence(clip, model.cfg.encoder.visual, recognise=recognise)
+
+    def fits(seg: Segmentation) -> None:  # before the face is measured, the most costly stage
+        check_prompt_floor(video, model, seg, max_new_tokens)
+
+    evidence = gather_evidence(clip, model.cfg.encoder.visual, recognise=recognise, check=fits)
     x = encoder_inputs(evidence, model.cfg.encoder.visual)
     lines, cues = describe(evidence, None if x.dynamics is None else x.dynamics.numpy(), model.cue_readout())
     clock["measure"] = time.perf_counter() - t
     t = time.perf_counter()
-    answer, out, _ = model.generate(x, lines, cues, max_new_tokens=max_new_tokens)
+    try:
+        answer, out, _ = model.generate(x, lines, cues, max_new_tokens=max_new_tokens)
+    except PromptTooLong as err:
+        raise PromptTooLong(f"{video}: {err}; {TOO_LONG_ADVICE}") from None
     clock["encode_and_generate"] = time.perf_counter() - t
     explanation, labels = parse_labels(answer)
     attention = []
@@ -173,4 +216,4 @@ def run_emer(video: str | Path, model: MicroEmo, *, subtitles: str | Path | None
                       describe_decoder(model.decoder), evidence)
 
 
-__all__ = ["EmerResult", "MIN_CLIP_S", "SHIPPED", "check_long_enough", "default_checkpoint", "parse_labels", "run_emer"]
+__all__ = ["EmerResult", "MIN_CLIP_S", "SHIPPED", "TOO_LONG_ADVICE", "check_long_enough", "check_prompt_floor", "prompt_floor", "default_checkpoint", "parse_labels", "run_emer"]

@@ -13,6 +13,7 @@ the command line prints, so the user knows what the model did not see.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,14 +45,17 @@ class Evidence:
 
 def gather_evidence(clip: Clip, cfg: VisualEncoderConfig = VisualEncoderConfig(), *,
                     use_subtitles: bool = True, local: bool = True, recognise: bool = True,
-                    label_words: str | None = None) -> Evidence:
+                    label_words: str | None = None, check: Callable[[Segmentation], None] | None = None) -> Evidence:
     """Segment, sample frames, run the local branch (``local=False`` skips it) and audio features
     (``recognise=False``: no speech recognition where there are no subtitles; ``label_words``:
     a label file's subtitle for a clip that has no words of its own, see
-    :func:`~microemo_ref.text.utterances.with_label_words`)."""
+    :func:`~microemo_ref.text.utterances.with_label_words`; ``check``: called with the
+    utterances before the face is measured, to refuse a clip early by raising)."""
     seg = segment_clip(clip, use_subtitles=use_subtitles, recognise=recognise)
     if label_words:
         seg = with_label_words(seg, label_words)
+    if check is not None:
+        check(seg)
     notes = list(seg.notes)
     index, _ = sample_frames(clip.n_frames, clip.fps, cfg.sample_fps, cfg.time.max_frames)
     evidence_local = None
