@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from microemo_ref.io.video import VideoInfo, iter_frames, probe_video
+from microemo_ref.io.video import VideoInfo, decoded_frames, pixels, probe_video
 
 
 class VideoFrames:
@@ -67,18 +67,20 @@ class VideoFrames:
     def _pass(self, keep: Callable[[int], bool]) -> Iterator[tuple[int, np.ndarray]]:
         """(t, frame) for every t < len(self) with ``keep(t)``, in order, from one decoding pass."""
         last, t = None, -1
-        for t, frame in iter_frames(self.path, stop=self._n, info=self.info):
-            last = frame
+        for t, frame in decoded_frames(self.path, stop=self._n, info=self.info):
+            last = frame  # converted only if kept: a sampling pass keeps a few frames in hundreds
             if keep(t):
-                yield t, frame
+                yield t, pixels(frame, self.info)
         if t + 1 < self._n and last is not None:
             if not self._warned:
                 warnings.warn(f"{self.path}: the container lists {self._n} frames, only {t + 1} decode; "
                               "the last one is repeated to the end", stacklevel=3)
                 self._warned = True
+            repeated = None
             for t in range(t + 1, self._n):
                 if keep(t):
-                    yield t, last
+                    repeated = pixels(last, self.info) if repeated is None else repeated
+                    yield t, repeated
 
     def __getitem__(self, key) -> np.ndarray:
         picked = np.arange(self._n)[key]  # slices, ints, int arrays, negative numbers as numpy reads them

@@ -242,6 +242,25 @@ def _on_grid(container, stream, info: VideoInfo) -> Iterator[av.VideoFrame]:
         i += 1
 
 
+def decoded_frames(path: str | Path, *, stop: int | None = None,
+                   info: VideoInfo | None = None) -> Iterator[tuple[int, av.VideoFrame]]:
+    """``(index, frame)`` for every frame below ``stop``, decoded but not converted (see
+    :func:`pixels`): a pass that keeps few frames converts only those."""
+    path = Path(path)
+    info = info or probe_video(path)
+    with _open_input(path) as container:
+        stream = _video_stream(container, path)
+        for index, frame in enumerate(_on_grid(container, stream, info)):
+            if stop is not None and index >= stop:
+                break
+            yield index, frame
+
+
+def pixels(frame: av.VideoFrame, info: VideoInfo, grey: bool = False) -> np.ndarray:
+    """A decoded frame as ``(H, W, 3)`` uint8 RGB (``(H, W)`` luma with ``grey``), upright."""
+    return upright(frame.to_ndarray(format="gray" if grey else "rgb24"), info.rotation, info.mirrored)
+
+
 def iter_frames(
     path: str | Path, *, start: int = 0, stop: int | None = None, step: int = 1, grey: bool = False,
     info: VideoInfo | None = None,
@@ -253,20 +272,15 @@ def iter_frames(
     Indices count frames in display order from 0, and frame ``index`` is shown at
     ``index / fps`` after the first (a variable-rate file is resampled, see the module
     docstring). Decoding always begins at frame 0 (exact, no keyframe seeking), so reaching
-    frame ``start`` costs ``start`` decodes. ``info``: the file's `probe_video`, if known.
+    frame ``start`` costs ``start`` decodes; the frames skipped are not converted. ``info``:
+    the file's `probe_video`, if known.
     """
     if start < 0 or step < 1 or (stop is not None and stop < start):
         raise ValueError(f"need 0 <= start <= stop and step >= 1, got {start=}, {stop=}, {step=}")
-    path = Path(path)
     info = info or probe_video(path)
-    with _open_input(path) as container:
-        stream = _video_stream(container, path)
-        for index, frame in enumerate(_on_grid(container, stream, info)):
-            if stop is not None and index >= stop:
-                break
-            if index >= start and (index - start) % step == 0:
-                yield index, upright(frame.to_ndarray(format="gray" if grey else "rgb24"), info.rotation,
-                                     info.mirrored)
+    for index, frame in decoded_frames(path, stop=stop, info=info):
+        if index >= start and (index - start) % step == 0:
+            yield index, pixels(frame, info, grey)
 
 
 def audio_seconds(path: str | Path) -> float | None:
