@@ -166,6 +166,10 @@ def build(c: Cases, reference: list[dict]) -> list[tuple[str, list[str], object,
     c.file("garbled.srt", "1\nthis is not a time line\nhello\n")
     late = write_video(r / "late_subs.mp4", f[:50], FPS)
     (r / "late_subs.srt").write_text("1\n00:00:30,000 --> 00:00:32,000\nlong after the end\n")
+    wordy = write_video(r / "wordy.mp4", f, FPS)  # a whole transcript pasted into one clip's subtitles
+    line = " ".join(["and then we talked about the weather for a while"] * 12)
+    (r / "wordy.srt").write_text("".join(f"{k + 1}\n00:00:{k // 10:02d},{k % 10 * 100:03d} --> "
+                                         f"00:00:{k // 10:02d},{k % 10 * 100 + 90:03d}\n{line}\n\n" for k in range(60)))
     gen_out = r / "gen"
     return [
         ("info: missing file", ["info", str(r / "nope.mp4")], None, "nope.mp4"),
@@ -196,6 +200,7 @@ def build(c: Cases, reference: list[dict]) -> list[tuple[str, list[str], object,
         ("emer: checkpoint config not JSON", ["emer", str(c.ref), "--checkpoint", str(ckpt)], None, "config.json"),
         ("emer: checkpoint checksum mismatch", ["emer", str(c.ref), "--checkpoint", str(ckpt2)], None,
          "trainable.safetensors"),
+        ("emer: a prompt too long for the LLM (60 wordy cues)", ["emer", str(wordy)], None, "wordy.mp4"),
         ("emer: missing subtitles file", ["emer", str(c.ref), "--subtitles", str(r / "none.srt")], None, "none.srt"),
         ("generate: --out a file", ["generate", "--out", str(a_file), "--n", "1"], None, "a_file.txt"),
         ("generate: --out under a file", ["generate", "--out", str(a_file / "sub"), "--n", "1"], None, "a_file.txt"),
