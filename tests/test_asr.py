@@ -5,8 +5,9 @@ import shutil
 import numpy as np
 import pytest
 
+from microemo_ref.audio import asr
 from microemo_ref.audio.asr import (LOGPROB_FLOOR, RecogniserUnavailable, WEIGHTS_SHA256, Word, check_weights,
-                                    recognise, weights_dir)
+                                    pieces, recognise, weights_dir)
 from microemo_ref.cli import main
 from microemo_ref.config import DATA_SAMPLES, SAMPLE_RATE
 from microemo_ref.io.clip import Utterance
@@ -99,6 +100,26 @@ def test_recogniser_on_a_generated_clip_is_deterministic():
     a, b = recognise(audio), recognise(audio)
     assert a == b
     assert word_error_rate(reference(GENERATED), a.text) == 0.0, a.text   # measured: word-perfect
+
+
+def test_pieces_are_cut_at_the_latest_pause_that_fits():
+    assert pieces(50.0, [10.0, 30.0]) == [(0.0, 50.0)]  # under MAX_PIECE_S: one piece, as before
+    assert pieces(150.0, [20.0, 55.0, 70.0, 118.0, 130.0]) == [(0.0, 55.0), (55.0, 70.0), (70.0, 130.0),
+                                                                (130.0, 150.0)]
+    assert pieces(130.0, []) == [(0.0, 60.0), (60.0, 120.0), (120.0, 130.0)]  # no pause: cut where it must
+
+
+def test_a_long_track_is_recognised_piece_by_piece(monkeypatch):
+    """Three copies of the generated clip's track, end to end, with pieces one copy long: each
+    piece gives the clip's own words, at the clip's own times shifted by the piece's start."""
+    audio = read_audio(GENERATED)
+    seconds = len(audio) / SAMPLE_RATE
+    alone = recognise(audio)
+    monkeypatch.setattr(asr, "MAX_PIECE_S", seconds + 0.5)
+    cut = recognise(np.tile(audio, 3), pauses=[seconds, 2 * seconds])
+    assert [w.text for w in cut.words] == [w.text for w in alone.words] * 3
+    shifted = [round(k * seconds + w.start, 3) for k in range(3) for w in alone.words]
+    np.testing.assert_allclose([w.start for w in cut.words], shifted, atol=0.002)
 
 
 def test_silence_gives_no_words():

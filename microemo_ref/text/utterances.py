@@ -114,7 +114,8 @@ def recognised_utterances(utterances: list[Utterance], audio: np.ndarray, sample
     from microemo_ref.audio.asr import MODEL_NAME, RecogniserUnavailable, recognise
 
     try:
-        heard = recognise(audio, sample_rate)
+        pauses = [(a.end + b.start) / 2 for a, b in zip(utterances, utterances[1:])]
+        heard = recognise(audio, sample_rate, pauses=pauses)
     except RecogniserUnavailable as err:
         return utterances, [f"no speech recognition ({err}): the utterances have no words"]
     filled, lost = attach_words(utterances, heard.words)
