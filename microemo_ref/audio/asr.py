@@ -181,5 +181,6 @@ def recognise(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, compute_type: s
     return Recognition(words, dropped, seconds)
 
 
-__all__ = ["ASR_RATE", "COMPUTE_TYPE", "LOGPROB_FLOOR", "MAX_PIECE_S", "MODEL_NAME", "Recognition", "RecogniserUnavailable",
-           "WEIGHTS_SHA256", "WORD_PROB_FLOOR", "Word", "check_weights", "load_recogniser", "pieces", "recognise", "weights_dir"]
+__all__ = ["ASR_RATE", "COMPUTE_TYPE", "LOGPROB_FLOOR", "MAX_PIECE_S", "MODEL_NAME", "Recognition",
+           "RecogniserUnavailable", "WEIGHTS_SHA256", "WORD_PROB_FLOOR", "Word", "check_weights", "load_recogniser",
+           "pieces", "recognise", "weights_dir"]

@@ -42,6 +42,7 @@ from microemo_ref.model.flash_word import (FlashReader, digit_table, flash_point
 from microemo_ref.model.llm import LLM, check_fits, context_length
 from microemo_ref.model.lora import add_lora, lora_state
 from microemo_ref.model.probe import RidgeClassifier
+from microemo_ref.model.utterance_qformer import Span
 
 
 @dataclass(frozen=True)
@@ -136,14 +137,19 @@ class MicroEmo(nn.Module):
         if cues and cfg.cue_text:
             self._check_readout(cues)
         out = self.encode(x)
-        reads = cfg.video and cfg.flash_word
-        points = reads and cfg.flash_pointer
-        user = user_text(out.visual.spans if cfg.video else [], out.audio.spans if out.audio else None, subtitles,
-                         cues if cfg.cue_text else None, times=cfg.time_text, pointer=points,
-                         pointer_time=cfg.flash_time)
+        user = self.user_turn(out.visual.spans, out.audio.spans if out.audio else None, subtitles, cues)
         embed = self.llm.get_input_embeddings()
-        extra, pointer = self.flash_inputs(out, embed, points) if reads else (None, None)
+        reads = cfg.video and cfg.flash_word
+        extra, pointer = self.flash_inputs(out, embed, reads and cfg.flash_pointer) if reads else (None, None)
         return assemble(self.tokenizer, embed, self.bridge, user, out.visual, out.audio, answer, extra, pointer), out
+
+    def user_turn(self, visual: list[Span], audio: list[Span] | None, subtitles: list[str], cues: str | None) -> str:
+        """The user turn this configuration writes for these visual and audio spans
+        (:func:`~microemo_ref.model.bridge.user_text`, with the parts it switches off left out)."""
+        cfg = self.cfg
+        return user_text(visual if cfg.video else [], audio, subtitles, cues if cfg.cue_text else None,
+                         times=cfg.time_text, pointer=cfg.video and cfg.flash_word and cfg.flash_pointer,
+                         pointer_time=cfg.flash_time)
 
     def _flash_tables(self, embed: nn.Embedding) -> tuple[Tensor, Tensor | None]:
         """(C, W) class words and (10, W) digits 0-9 (None without the pointer), built once (the embedding is frozen)."""

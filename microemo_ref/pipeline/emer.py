@@ -30,7 +30,7 @@ from microemo_ref.metrics.clues import measured_spans, ungrounded_times
 from microemo_ref.metrics.grounding import check_explanation, guard
 from microemo_ref.model.gguf_decoder import attach, unavailable_reason
 from microemo_ref.model.gguf_decoder import describe as describe_decoder
-from microemo_ref.model.bridge import MARKER, text_length, user_text
+from microemo_ref.model.bridge import MARKER, text_length
 from microemo_ref.model.encoder import token_budget
 from microemo_ref.model.llm import DEFAULT_LLM, PromptTooLong, check_fits, context_length, load_llm, load_prompt_llm
 from microemo_ref.model.microemo import MicroEmo, answer_path, checkpoint_config, load_checkpoint
@@ -151,9 +151,7 @@ def prompt_floor(model: MicroEmo, seg: Segmentation) -> int:
     if cfg.encoder.span_mode != "utterance":  # one sequence, or windows (their headings not counted)
         spans = spans[:1]
     audio = seg.has_audio and cfg.audio
-    points = cfg.video and cfg.flash_word and cfg.flash_pointer
-    user = user_text(spans if cfg.video else [], spans if audio else None, transcript_lines(seg.utterances),
-                     times=cfg.time_text, pointer=points, pointer_time=cfg.flash_time)
+    user = model.user_turn(spans, spans if audio else None, transcript_lines(seg.utterances), None)
     budget = token_budget(cfg.encoder, len(seg.utterances), has_audio=audio)
     visual = budget["visual"]["total"] + (budget["visual"]["sequences"] if cfg.flash_word else 0) if cfg.video else 0
     pointer = sum(m.group(1) == "pointer" for m in MARKER.finditer(user))
@@ -216,4 +214,5 @@ def run_emer(video: str | Path, model: MicroEmo, *, subtitles: str | Path | None
                       describe_decoder(model.decoder), evidence)
 
 
-__all__ = ["EmerResult", "MIN_CLIP_S", "SHIPPED", "TOO_LONG_ADVICE", "check_long_enough", "check_prompt_floor", "prompt_floor", "default_checkpoint", "parse_labels", "run_emer"]
+__all__ = ["EmerResult", "MIN_CLIP_S", "SHIPPED", "TOO_LONG_ADVICE", "check_long_enough", "check_prompt_floor",
+           "default_checkpoint", "parse_labels", "prompt_floor", "run_emer"]
