@@ -259,7 +259,7 @@ def test_knock_out_switches_a_trained_model_at_inference(tiny_llm_dir, example_d
     import json
 
     from microemo_ref.cli import build_parser, main
-    from microemo_ref.pipeline.ablations import KNOCKOUTS, knock_out
+    from microemo_ref.pipeline.ablations import KNOCKOUTS, RECIPES, knock_out
 
     model = build(tiny_llm_dir)
     weights = {k: v.clone() for k, v in model.trainable_state().items()}
@@ -272,6 +272,9 @@ def test_knock_out_switches_a_trained_model_at_inference(tiny_llm_dir, example_d
         knock_out(model, ["time_text"])
     evaluate = build_parser()._subparsers._group_actions[0].choices["evaluate"]
     assert next(a for a in evaluate._actions if a.dest == "knockout").choices == list(KNOCKOUTS)
+    # the CLI lists the recipes by name (importing the model to list them would slow every command)
+    ablate = build_parser()._subparsers._group_actions[0].choices["ablate"]
+    assert next(a for a in ablate._actions if a.dest == "recipe").choices == list(RECIPES)
 
     folder = save_checkpoint(build(tiny_llm_dir), tmp_path / "ckpt")
     common = [str(example_dir), "--checkpoint", str(folder), "--llm", str(tiny_llm_dir), "--json"]

@@ -164,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
                    default=["full", "no_local", "no_time_text", "whole_only", "windows", "subtitles_only",
                             "plus_readout"])
     p.add_argument("--seeds", nargs="+", type=seed, default=[0, 1, 2])
-    p.add_argument("--recipe", default="quick", choices=["quick", "quick_tokens", "tokens_explained", "flash_word", "full"])
+    p.add_argument("--recipe", default="quick", choices=["full", "quick", "quick_tokens", "tokens_explained", "flash_word"])
     p.add_argument("--out", default=".cache/ablations", help="runs (checkpoints, answers) go here")
     p.add_argument("--summary", help="also write the summary table here (e.g. benchmarks/results/ablations.json)")
     p.add_argument("--finished-only", action="store_true", help="train nothing: summarise the finished runs, list the rest")
