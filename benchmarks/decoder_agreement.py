@@ -19,7 +19,7 @@ from pathlib import Path
 
 from microemo_ref.model.gguf_decoder import WEIGHTS, DecoderConfig, attach
 from microemo_ref.model.llm import load_llm
-from microemo_ref.model.microemo import load_checkpoint
+from microemo_ref.model.checkpoint import load_checkpoint
 from microemo_ref.pipeline.emer import SHIPPED, default_checkpoint
 from microemo_ref.pipeline.evaluate import answer_all, clue_score, label_scores
 

@@ -30,7 +30,7 @@ from microemo_ref.config import DATA_SAMPLES
 from microemo_ref.io.clip import load_clip
 from microemo_ref.model import gguf_decoder as G
 from microemo_ref.model.llm import load_llm
-from microemo_ref.model.microemo import load_checkpoint
+from microemo_ref.model.checkpoint import load_checkpoint
 from microemo_ref.pipeline.dataset import describe
 from microemo_ref.pipeline.emer import default_checkpoint
 from microemo_ref.pipeline.evidence import encoder_inputs, gather_evidence

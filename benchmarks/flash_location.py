@@ -35,7 +35,7 @@ def reader_spans(checkpoint: str, names: list[str], clips: Path) -> dict[str, di
     from microemo_ref.model.flash_time import span_apex
     from microemo_ref.model.flash_word import read_spans
     from microemo_ref.model.llm import load_prompt_llm
-    from microemo_ref.model.microemo import load_checkpoint
+    from microemo_ref.model.checkpoint import load_checkpoint
     from microemo_ref.model.utterance_qformer import per_frame
     from microemo_ref.pipeline.dataset import SUFFIX, find_examples, load_example
 

@@ -29,7 +29,8 @@ from pathlib import Path
 import torch
 
 from microemo_ref.model.llm import load_llm
-from microemo_ref.model.microemo import MicroEmo, MicroEmoConfig, load_checkpoint
+from microemo_ref.model.checkpoint import load_checkpoint
+from microemo_ref.model.microemo import MicroEmo, MicroEmoConfig
 from microemo_ref.pipeline.dataset import find_examples, load_example
 from microemo_ref.pipeline.emer import default_checkpoint
 from microemo_ref.pipeline.token_probe import probe_rows, summarise, table, utterance_rows

@@ -11,7 +11,7 @@ import pytest
 from microemo_ref.cli import main
 from microemo_ref.config import DATA_SAMPLES
 from microemo_ref.io.files import check_truth, files_under, read_json
-from microemo_ref.model.microemo import checkpoint_config, load_trainable
+from microemo_ref.model.checkpoint import checkpoint_config, load_trainable
 from microemo_ref.pipeline.emer import default_checkpoint
 
 SAMPLE = "concealed_astronaut_s0002"

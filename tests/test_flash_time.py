@@ -90,7 +90,8 @@ def test_the_pointer_line_states_the_time_and_the_checkpoint_keeps_its_reader(ti
     from microemo_ref.model.bridge import POINTER_TIME_LINE
     from microemo_ref.model.flash_word import FlashReader, digit_table
     from microemo_ref.model.llm import load_llm
-    from microemo_ref.model.microemo import MicroEmo, MicroEmoConfig, load_checkpoint, save_checkpoint
+    from microemo_ref.model.checkpoint import load_checkpoint, save_checkpoint
+    from microemo_ref.model.microemo import MicroEmo, MicroEmoConfig
     from microemo_ref.model.probe import RidgeClassifier
     from microemo_ref.pipeline.ablations import knock_out
 
@@ -150,7 +151,8 @@ def test_the_time_needs_the_pointer(capsys) -> None:
 
 
 def test_training_fits_the_time_reader(tiny_llm_dir, example_dir, tmp_path) -> None:
-    from microemo_ref.model.microemo import MicroEmoConfig, load_checkpoint
+    from microemo_ref.model.checkpoint import load_checkpoint
+    from microemo_ref.model.microemo import MicroEmoConfig
     from microemo_ref.model.llm import load_llm
     from microemo_ref.pipeline.train import TrainConfig, train
 
@@ -166,7 +168,8 @@ def test_training_fits_the_time_reader(tiny_llm_dir, example_dir, tmp_path) -> N
 
 def test_the_shipped_pointer_checkpoint_has_both_readers_and_the_tokens_encoder() -> None:
     from microemo_ref.model.flash_word import FlashReader
-    from microemo_ref.model.microemo import answer_path, checkpoint_config, load_trainable
+    from microemo_ref.model.checkpoint import checkpoint_config, load_trainable
+    from microemo_ref.model.microemo import answer_path
     from microemo_ref.pipeline.emer import default_checkpoint
 
     folder = default_checkpoint("pointer")

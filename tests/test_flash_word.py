@@ -67,7 +67,8 @@ def test_json_round_trip() -> None:
 
 def test_prompt_gets_one_word_per_video_span_and_the_knockout_removes_it(tiny_llm_dir, example, tmp_path) -> None:
     from microemo_ref.model.llm import load_llm
-    from microemo_ref.model.microemo import MicroEmo, MicroEmoConfig, load_checkpoint, save_checkpoint
+    from microemo_ref.model.checkpoint import load_checkpoint, save_checkpoint
+    from microemo_ref.model.microemo import MicroEmo, MicroEmoConfig
     from microemo_ref.pipeline.ablations import knock_out
 
     llm = load_llm(tiny_llm_dir)
@@ -169,7 +170,8 @@ def test_the_pointer_needs_the_flash_word(capsys) -> None:
 
 def test_training_fits_the_reader_and_freezes_the_encoder(tiny_llm_dir, example_dir, tmp_path) -> None:
     from microemo_ref.model.llm import load_llm
-    from microemo_ref.model.microemo import MicroEmo, MicroEmoConfig, load_trainable
+    from microemo_ref.model.checkpoint import load_trainable
+    from microemo_ref.model.microemo import MicroEmo, MicroEmoConfig
     from microemo_ref.pipeline.train import TrainConfig, train
 
     out = tmp_path / "run"
@@ -192,7 +194,8 @@ def test_training_fits_the_reader_and_freezes_the_encoder(tiny_llm_dir, example_
 
 def test_the_shipped_flash_word_checkpoint_reads_no_cue_line_and_has_its_reader() -> None:
     from microemo_ref.model.flash_word import FlashReader
-    from microemo_ref.model.microemo import answer_path, checkpoint_config, load_trainable
+    from microemo_ref.model.checkpoint import checkpoint_config, load_trainable
+    from microemo_ref.model.microemo import answer_path
     from microemo_ref.model.token_heads import FLASH_CLASSES
     from microemo_ref.pipeline.emer import default_checkpoint
 

@@ -16,7 +16,7 @@ needs_wheel = pytest.mark.skipif(G.unavailable_reason() is not None, reason=str(
 @pytest.fixture(scope="module")
 def shipped():
     from microemo_ref.model.llm import load_llm
-    from microemo_ref.model.microemo import load_checkpoint
+    from microemo_ref.model.checkpoint import load_checkpoint
     from microemo_ref.pipeline.emer import default_checkpoint
 
     return load_checkpoint(default_checkpoint("cues"), load_llm())
@@ -163,7 +163,7 @@ def test_prompt_llm_builds_the_same_prompt_as_the_whole_llm(shipped, sample, spl
     checkpoint loads into it, the spliced prompt is the same to the bit, and so are the adapters'
     updates (so the merged GGUF, named by their hash, is the same file)."""
     from microemo_ref.model.llm import PromptLM, load_prompt_llm
-    from microemo_ref.model.microemo import load_checkpoint
+    from microemo_ref.model.checkpoint import load_checkpoint
     from microemo_ref.pipeline.emer import default_checkpoint
 
     lean = load_checkpoint(default_checkpoint("cues"), load_prompt_llm())

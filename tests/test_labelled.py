@@ -12,7 +12,8 @@ from microemo_ref.config import DATA_SAMPLES
 from microemo_ref.io.clip import ClipError
 from microemo_ref.io.emer import detect_format, load_labels
 from microemo_ref.model.llm import load_llm
-from microemo_ref.model.microemo import MicroEmo, MicroEmoConfig, load_checkpoint, save_checkpoint
+from microemo_ref.model.checkpoint import load_checkpoint, save_checkpoint
+from microemo_ref.model.microemo import MicroEmo, MicroEmoConfig
 from microemo_ref.pipeline.dataset import gold_answer
 from microemo_ref.pipeline.evaluate import score
 from microemo_ref.text.utterances import Segmentation, with_label_words

@@ -10,7 +10,8 @@ from microemo_ref.config import DATA_SAMPLES
 from microemo_ref.model.bridge import IGNORE, answer_loss, render
 from microemo_ref.model.llm import load_llm
 from microemo_ref.model.lora import LoRALinear
-from microemo_ref.model.microemo import MicroEmo, MicroEmoConfig, load_checkpoint, save_checkpoint
+from microemo_ref.model.checkpoint import load_checkpoint, save_checkpoint
+from microemo_ref.model.microemo import MicroEmo, MicroEmoConfig
 from microemo_ref.pipeline.dataset import load_example
 from microemo_ref.pipeline.emer import parse_labels, run_emer
 from microemo_ref.pipeline.train import TrainConfig, train
@@ -328,7 +329,7 @@ def test_an_ablation_starts_from_a_checkpoint_without_its_own_part(tiny_llm_dir,
     """The flash-word recipe starts every variant from the tokens checkpoint: a part the checkpoint
     lacks (the concatenation fusion's linear map) is refused by default and, for an ablation, keeps
     its seeded start while every other tensor is the checkpoint's."""
-    from microemo_ref.model.microemo import load_weights
+    from microemo_ref.model.checkpoint import load_weights
     from microemo_ref.pipeline.ablations import RECIPES, variant_config
 
     folder = save_checkpoint(build(tiny_llm_dir, cue_text=False), tmp_path / "tokens")

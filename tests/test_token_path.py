@@ -10,7 +10,8 @@ import torch
 
 from microemo_ref.config import DATA_SAMPLES
 from microemo_ref.model.global_local import GlobalLocalAttention, GlobalLocalConfig
-from microemo_ref.model.microemo import MicroEmoConfig, answer_path, save_checkpoint
+from microemo_ref.model.checkpoint import save_checkpoint
+from microemo_ref.model.microemo import MicroEmoConfig, answer_path
 from microemo_ref.model.token_heads import (FACE_CLASSES, FLASH_CLASSES, NONE_WEIGHT, VOICE_CLASSES, TokenHeads,
                                             span_targets)
 from microemo_ref.model.utterance_qformer import utterance_spans
@@ -179,7 +180,7 @@ def test_knockout_table_scores_one_scenario_and_marks_noops() -> None:
 
 
 def test_the_shipped_tokens_checkpoint_reads_no_cue_line() -> None:
-    from microemo_ref.model.microemo import checkpoint_config, load_trainable
+    from microemo_ref.model.checkpoint import checkpoint_config, load_trainable
     from microemo_ref.pipeline.emer import default_checkpoint
 
     folder = default_checkpoint("tokens")

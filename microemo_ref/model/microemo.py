@@ -1,4 +1,4 @@
-"""MicroEmo, composed: encoder -> bridge -> frozen LLM (with optional LoRA), and its checkpoint.
+"""MicroEmo, composed: encoder -> bridge -> frozen LLM (with optional LoRA).
 
 The whole model of the paper's figure, in our reconstruction: the multimodal encoder of
 :mod:`~microemo_ref.model.encoder` (global-local visual encoder, utterance-aware video and
@@ -13,26 +13,18 @@ the flash word, our addition, read from the video tokens (``flash_word=True``, n
 that with the flash pointer and its time too (``flash_pointer=True, flash_time=True``);
 :func:`answer_path` says in words which inputs a configuration lets the answer come from.
 
-A checkpoint holds only the trainable tensors (``trainable.safetensors``, stored as float16), the configuration
-(``config.json``), the micro-expression readout if the model has one (``readout.json``, see
-``MicroEmoConfig.readout``), the flash word's reader if it has one (``flash_word.json``, see
-``MicroEmoConfig.flash_word``), the flash time's frame reader if it has one (``flash_time.json``,
-``MicroEmoConfig.flash_time``) and the SHA-256 of the tensor and reader files, checked at load:
-a corrupted or mismatched file is refused with its path named.
+Saving and loading a trained model is :mod:`~microemo_ref.model.checkpoint`'s.
 """
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from microemo_ref.io.files import file_sha256
 from microemo_ref.model.bridge import Assembled, Bridge, BridgeConfig, answer_loss, assemble, user_text
 from microemo_ref.model.content_weight import content_weights, weighted_answer_loss
 from microemo_ref.model.encoder import EncoderConfig, EncoderInputs, EncoderOutput, MicroEmoEncoder
@@ -253,129 +245,4 @@ class MicroEmo(nn.Module):
         return [p for p in self.parameters() if p.requires_grad]
 
 
-def _config_json(cfg: MicroEmoConfig) -> str:
-    return json.dumps(asdict(cfg), sort_keys=True, indent=1)
-
-
-def _config_from(d: dict) -> MicroEmoConfig:
-    from microemo_ref.model.audio_encoder import AudioEncoderConfig
-    from microemo_ref.model.frame_encoder import FrameEncoderConfig
-    from microemo_ref.model.global_local import GlobalLocalConfig
-    from microemo_ref.model.local_encoder import LocalEncoderConfig
-    from microemo_ref.model.qformer import QFormerConfig
-    from microemo_ref.model.time_encoder import TimeEncoderConfig
-    from microemo_ref.model.utterance_qformer import UtteranceQFormerConfig
-    from microemo_ref.model.visual_encoder import VisualEncoderConfig
-
-    e, v = d["encoder"], d["encoder"]["visual"]
-    frame = FrameEncoderConfig(**{**v["frame"], "channels": tuple(v["frame"]["channels"])})
-    visual = VisualEncoderConfig(frame=frame, time=TimeEncoderConfig(**{**v["time"], "qformer": QFormerConfig(**v["time"]["qformer"])}),
-                                 local=LocalEncoderConfig(**v["local"]), fusion=GlobalLocalConfig(**v["fusion"]),
-                                 sample_fps=v["sample_fps"])
-    encoder = EncoderConfig(visual=visual, video_qformer=UtteranceQFormerConfig(**e["video_qformer"]),
-                            audio=AudioEncoderConfig(**e["audio"]), audio_qformer=UtteranceQFormerConfig(**e["audio_qformer"]),
-                            span_mode=e["span_mode"], window=e["window"], stride=e["stride"])
-    return MicroEmoConfig(**{**d, "encoder": encoder})
-
-
-def save_checkpoint(model: MicroEmo, folder: str | Path, extra: dict | None = None) -> Path:
-    """Write trainable.safetensors, config.json and checksum (sha256 of the tensors) into ``folder``."""
-    from safetensors.torch import save_file
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    tensors = folder / "trainable.safetensors"
-    # float16 halves the file (the model trains and runs in float32; the rounding is below 1e-3 relative)
-    save_file({k: v.detach().to(torch.float16).contiguous() for k, v in model.trainable_state().items()}, tensors)
-    (folder / "config.json").write_text(_config_json(model.cfg))
-    digests = {"trainable.safetensors": file_sha256(tensors)}
-    if model.readout is not None:
-        readout = folder / "readout.json"
-        readout.write_text(json.dumps(model.readout.to_json()))
-        digests["readout.json"] = file_sha256(readout)
-    if model.flash_reader is not None:
-        reader = folder / "flash_word.json"
-        reader.write_text(json.dumps(model.flash_reader.to_json()))
-        digests["flash_word.json"] = file_sha256(reader)
-    if model.flash_time_reader is not None:
-        timer = folder / "flash_time.json"
-        timer.write_text(json.dumps(model.flash_time_reader.to_json()))
-        digests["flash_time.json"] = file_sha256(timer)
-    (folder / "checksum.json").write_text(json.dumps({**digests, **(extra or {})}, indent=1))
-    return folder
-
-
-def checkpoint_config(folder: str | Path) -> MicroEmoConfig:
-    """The configuration of a checkpoint folder (its ``config.json``), without loading weights."""
-    from microemo_ref.io.files import read_json
-
-    path = Path(folder) / "config.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint file missing")
-    try:
-        return _config_from(read_json(path, "checkpoint configuration"))
-    except (KeyError, TypeError, AttributeError) as err:
-        raise ValueError(f"{path}: not a MicroEmo checkpoint configuration ({type(err).__name__}: {err})") from None
-
-
-def load_trainable(folder: str | Path) -> dict[str, Tensor]:
-    """A checkpoint's trainable tensors (float32), after checking every file's checksum."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    folder = Path(folder)
-    tensors = folder / "trainable.safetensors"
-    for f in (tensors, folder / "config.json", folder / "checksum.json"):
-        if not f.is_file():
-            raise FileNotFoundError(f"{f}: checkpoint file missing")
-    from microemo_ref.io.files import read_json
-
-    checksums = read_json(folder / "checksum.json", "checksum file")
-    if not isinstance(checksums, dict):
-        raise ValueError(f"{folder / 'checksum.json'}: checksum file must be a JSON object")
-    cfg = checkpoint_config(folder)
-    names = ("trainable.safetensors",) + (("readout.json",) if cfg.readout else ()) + \
-        (("flash_word.json",) if cfg.flash_word else ()) + (("flash_time.json",) if cfg.flash_time else ())
-    for name in names:
-        path = folder / name
-        if not path.is_file() or name not in checksums:
-            raise FileNotFoundError(f"{path}: checkpoint file (or its checksum) missing")
-        actual, expected = file_sha256(path), checksums[name]
-        if actual != expected:
-            raise ValueError(f"{path}: checksum mismatch (sha256 {actual[:12]}..., expected {expected[:12]}...)")
-    try:
-        return {k: v.float() for k, v in load_file(tensors).items()}
-    except SafetensorError as err:  # a header that does not parse
-        raise ValueError(f"{tensors}: not a readable safetensors file ({err})") from None
-
-
-def load_weights(model: MicroEmo, folder: str | Path, missing_ok: bool = False) -> list[str]:
-    """Load a checkpoint's trainable tensors into ``model`` (same shapes; checksums checked) and
-    return the names of the model's trainable tensors the checkpoint lacks: an error unless
-    ``missing_ok`` (an ablation's own part, e.g. the concatenation fusion, keeps its seeded start)."""
-    state = load_trainable(folder)
-    missing = sorted(set(model.trainable_state()) - set(state))
-    if missing and not missing_ok:
-        raise ValueError(f"{Path(folder) / 'trainable.safetensors'}: {len(missing)} trainable tensors missing, "
-                         f"e.g. {missing[:3]}")
-    model.load_state_dict(state, strict=False)
-    return missing
-
-
-def load_checkpoint(folder: str | Path, llm: LLM) -> MicroEmo:
-    """Build MicroEmo from a checkpoint folder, after checking its checksum."""
-    folder = Path(folder)
-    cfg = checkpoint_config(folder)
-    model = MicroEmo(cfg, llm)
-    load_weights(model, folder)
-    if cfg.readout:
-        model.readout = RidgeClassifier.from_json(json.loads((folder / "readout.json").read_text()))
-    if cfg.flash_word:
-        model.flash_reader = FlashReader.from_json(json.loads((folder / "flash_word.json").read_text()))
-    if cfg.flash_time:
-        model.flash_time_reader = FlashTimeReader.from_json(json.loads((folder / "flash_time.json").read_text()))
-    return model.eval()
-
-
-__all__ = ["MicroEmo", "MicroEmoConfig", "answer_path", "checkpoint_config", "load_checkpoint", "load_trainable", "load_weights",
-           "save_checkpoint", "without_face"]
+__all__ = ["MicroEmo", "MicroEmoConfig", "answer_path", "without_face"]

@@ -33,7 +33,8 @@ from microemo_ref.model.gguf_decoder import describe as describe_decoder
 from microemo_ref.model.bridge import MARKER, text_length
 from microemo_ref.model.encoder import token_budget
 from microemo_ref.model.llm import DEFAULT_LLM, PromptTooLong, check_fits, context_length, load_llm, load_prompt_llm
-from microemo_ref.model.microemo import MicroEmo, answer_path, checkpoint_config, load_checkpoint
+from microemo_ref.model.checkpoint import checkpoint_config, load_checkpoint
+from microemo_ref.model.microemo import MicroEmo, answer_path
 from microemo_ref.model.utterance_qformer import per_frame, utterance_spans
 from microemo_ref.pipeline.dataset import describe
 from microemo_ref.pipeline.evidence import Evidence, encoder_inputs, gather_evidence

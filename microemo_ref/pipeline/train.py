@@ -43,7 +43,8 @@ import torch
 
 from microemo_ref.model.llm import load_llm
 from microemo_ref.model.content_weight import content_pattern
-from microemo_ref.model.microemo import MicroEmo, MicroEmoConfig, load_weights, save_checkpoint
+from microemo_ref.model.checkpoint import load_weights, save_checkpoint
+from microemo_ref.model.microemo import MicroEmo, MicroEmoConfig
 from microemo_ref.model.flash_time import FlashTimeReader, fit_flash_time_reader
 from microemo_ref.model.flash_word import FlashReader, fit_flash_reader
 from microemo_ref.model.token_heads import FLASH_CLASSES, SpanTargets, TokenHeads, span_targets
