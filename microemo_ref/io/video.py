@@ -302,6 +302,10 @@ def read_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray |
     Channels are averaged, the signal is resampled to `sample_rate` with soxr and clipped to
     ``[-1, 1]``.  Returns None when the file has no audio stream.  AAC decoders emit whole
     1024-sample frames, so the decoded signal is cut to the duration the container declares.
+    Each decoded block is averaged to mono as it comes, into one array of the declared length
+    where the container gives one: memory holds the mono signal once, not every channel's
+    blocks and their concatenation (on 10 minutes of stereo at 48 kHz, 115 MB instead of about
+    four times that).
     """
     path = Path(path)
     with _open_input(path) as container:
@@ -309,21 +313,46 @@ def read_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray |
             return None
         stream = container.streams.audio[0]
         to_planar_float = av.AudioResampler(format="fltp")  # keeps layout and rate
-        chunks = []  # (channels, n) float32 blocks
-        for frame in container.decode(stream):
-            chunks += [block.to_ndarray() for block in to_planar_float.resample(frame)]
-        chunks += [block.to_ndarray() for block in to_planar_float.resample(None)]
         in_rate = stream.rate
+        declared = None
         if stream.duration is not None and stream.time_base is not None:
             declared = round(float(stream.duration * stream.time_base) * in_rate)
-        else:
-            declared = None
-    if not chunks:
+        mono = _MonoBuffer(declared)
+        for frame in container.decode(stream):
+            for block in to_planar_float.resample(frame):
+                mono.add(block.to_ndarray())  # (channels, n) float32
+        for block in to_planar_float.resample(None):
+            mono.add(block.to_ndarray())
+    signal = mono.signal()
+    if signal.size == 0:
         return np.zeros(0, dtype=np.float32)
-    mono = np.concatenate(chunks, axis=1).mean(axis=0)[:declared]
     if in_rate != sample_rate:
-        mono = soxr.resample(mono, in_rate, sample_rate)
-    return np.clip(mono, -1.0, 1.0).astype(np.float32)
+        signal = soxr.resample(signal, in_rate, sample_rate)
+    return np.clip(signal, -1.0, 1.0).astype(np.float32)
+
+
+class _MonoBuffer:
+    """Decoded audio blocks, averaged over channels, kept up to ``length`` samples (if known)."""
+
+    def __init__(self, length: int | None) -> None:
+        self.length = length
+        self.filled = 0
+        self.data = np.empty(length, np.float32) if length is not None else None
+        self.blocks: list[np.ndarray] = []  # when the length is not declared
+
+    def add(self, block: np.ndarray) -> None:
+        mono = block.mean(axis=0)  # (n,) float32
+        if self.data is None:
+            self.blocks.append(mono)
+            return
+        take = min(len(mono), self.length - self.filled)
+        self.data[self.filled:self.filled + take] = mono[:take]
+        self.filled += take
+
+    def signal(self) -> np.ndarray:
+        if self.data is None:
+            return np.concatenate(self.blocks) if self.blocks else np.zeros(0, np.float32)
+        return self.data[:self.filled]
 
 
 def _check_frame(frame: np.ndarray, shape: tuple[int, ...], index: int, path: Path) -> np.ndarray:
