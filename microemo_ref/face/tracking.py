@@ -126,9 +126,10 @@ def track_face(frames: Iterable[np.ndarray], fps: float, *, max_gap: int = 5,
     if not points:
         raise NoFaceError(f"{source}: no frames to track")
     landmarks = np.stack(points).astype(np.float32, copy=False)   # (T, 478, 3): x, y, z
+    points.clear()  # the stacked copy is all that is needed from here (memory: one copy, not two)
     detected = ~np.isnan(landmarks[:, 0, 0])
     if not detected.any():
-        raise NoFaceError(f"{source}: no face found in any of {len(points)} frames")
+        raise NoFaceError(f"{source}: no face found in any of {len(landmarks)} frames")
     outside = detected & ~inside_picture(landmarks, size)
     if not (detected & ~outside).any():
         raise NoFaceError(f"{source}: the face is never wholly inside the picture (in {int(detected.sum())} "
