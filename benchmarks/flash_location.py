@@ -8,6 +8,9 @@ and an apex time within 0.3 s. This splits it, on the clips of an ``evaluate --j
   each cached clip; "exact" when it calls the flash's utterance and no other;
 * **the answer**: the utterance and the time its first sentence about a flash gives
   (:func:`microemo_ref.metrics.clues.flash_claim`), against the gold cue;
+* **the emotion**, with a reader: its class at the flash's utterance (right when it is one of
+  the gold labels' heads) crossed with the answer's labels (right when their heads are the
+  gold's): does the answer follow the reader, and where it fails, is the reader wrong too?
 * **simple guesses of the apex in the right utterance**, for scale: the utterance's middle,
   where its video Q-Former's cross-attention peaks (summed over each frame's tokens), and, for
   a model with the flash time (:mod:`microemo_ref.model.flash_time`), its frame reader's apex.
@@ -26,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from microemo_ref.lexicon import head_of
 from microemo_ref.metrics.clues import flash_claim
 
 
@@ -90,6 +94,9 @@ def main() -> None:
                     "peak_error_s": abs(got["peak_s"][cue["utterance"]] - cue["apex_s"])}
             if "time_reader_s" in got:
                 row["time_reader_error_s"] = abs(got["time_reader_s"][cue["utterance"]] - cue["apex_s"])
+            gold = {head_of(w) for w in r["gold"]} - {None}
+            row |= {"reader_emotion_right": got["read"][cue["utterance"]] in gold,
+                    "answer_emotions_right": gold == {head_of(w) for w in r["labels"]} - {None}}
         clips.append(row)
     n = len(clips)
     summary = {"clips": n, "answer_right_utterance": sum(c["right_utterance"] for c in clips),
@@ -101,7 +108,13 @@ def main() -> None:
         summary |= {"reader_has_it": sum(c["reader_has_it"] for c in clips),
                     "reader_exact": sum(c["reader_exact"] for c in clips),
                     "answer_right_utterance_where_reader_exact":
-                        sum(c["right_utterance"] for c in clips if c["reader_exact"])}
+                        sum(c["right_utterance"] for c in clips if c["reader_exact"]),
+                    # the emotion: the reader's class at the flash's utterance against the answer's
+                    # heads (equal to the gold's), crossed
+                    "emotion": {f"reader {'right' if r else 'wrong'}, answer {'right' if a else 'wrong'}":
+                                sum(c["reader_emotion_right"] == r and c["answer_emotions_right"] == a for c in clips)
+                                for r in (True, False) for a in (True, False)},
+                    "reader_none_at_the_flash": sum(c["reader"][c["utterance"]] == "none" for c in clips)}
         for guess in ("middle", "peak", "time_reader"):
             e = [c[f"{guess}_error_s"] for c in clips if f"{guess}_error_s" in c]
             if not e:
