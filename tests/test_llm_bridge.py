@@ -123,8 +123,12 @@ def test_parse_labels():
 
 
 def test_run_emer_on_a_sample(tiny_llm_dir):
+    from microemo_ref.audio.asr import load_recogniser
+
     model = build(tiny_llm_dir)
+    load_recogniser()  # as a clip without subtitles would have it loaded
     result = run_emer(DATA_SAMPLES / f"{SAMPLE}.mp4", model, max_new_tokens=8)
+    assert load_recogniser.cache_info().currsize == 0  # released before the LLM's turn
     out = result.to_json()
     assert {"explanation", "labels", "events", "utterances"} <= set(out)
     assert len(out["utterances"]) == 4 and any(e["type"] == "micro" for e in out["events"])

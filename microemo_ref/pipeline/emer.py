@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from microemo_ref.audio.asr import release_recogniser
 from microemo_ref.io.clip import ClipError, load_clip
 from microemo_ref.metrics.clues import measured_spans, ungrounded_times
 from microemo_ref.metrics.grounding import check_explanation, guard
@@ -183,6 +184,7 @@ def run_emer(video: str | Path, model: MicroEmo, *, subtitles: str | Path | None
         check_prompt_floor(video, model, seg, max_new_tokens)
 
     evidence = gather_evidence(clip, model.cfg.encoder.visual, recognise=recognise, check=fits)
+    release_recogniser()  # the words are in: the LLM's turn does not need the recogniser's memory
     x = encoder_inputs(evidence, model.cfg.encoder.visual)
     lines, cues = describe(evidence, None if x.dynamics is None else x.dynamics.numpy(), model.cue_readout())
     clock["measure"] = time.perf_counter() - t
