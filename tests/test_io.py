@@ -143,7 +143,7 @@ def test_read_audio_averages_the_channels_of_each_block_as_one_signal(tmp_path):
     """Two different channels come out as their mean, whether or not the length is declared."""
     import soxr
 
-    from microemo_ref.io.video import _MonoBuffer
+    from microemo_ref.io.video import _mono
 
     left, right = make_audio(rate=44_100), 0.3 * np.sin(np.linspace(0, 900, round(DURATION * 44_100)))
     path = tmp_path / "two_voices.wav"
@@ -152,12 +152,9 @@ def test_read_audio_averages_the_channels_of_each_block_as_one_signal(tmp_path):
     np.testing.assert_allclose(read_audio(path), expected, atol=1e-6)
 
     blocks = [np.arange(6, dtype=np.float32).reshape(2, 3), np.ones((2, 4), np.float32)]
-    unknown, declared = _MonoBuffer(None), _MonoBuffer(5)   # 7 samples decoded, 5 declared
-    for b in blocks:
-        unknown.add(b)
-        declared.add(b)
-    np.testing.assert_array_equal(unknown.signal(), [1.5, 2.5, 3.5, 1, 1, 1, 1])
-    np.testing.assert_array_equal(declared.signal(), [1.5, 2.5, 3.5, 1, 1])
+    unknown, declared = _mono(iter(blocks), None), _mono(iter(blocks), 5)   # 7 samples decoded, 5 declared
+    np.testing.assert_array_equal(unknown, [1.5, 2.5, 3.5, 1, 1, 1, 1])
+    np.testing.assert_array_equal(declared, [1.5, 2.5, 3.5, 1, 1])
 
 # ---------------------------------------------------------------- subtitles
 
