@@ -83,6 +83,7 @@ def pointer_scores(p: np.ndarray, classes: list[str], t: dict, conditional: bool
     """Per concealed clip: the pointer's utterance and its emotion word against the truth."""
     none = classes.index("none")
     where = what = n = 0
+    by_emotion: dict[str, list[int]] = {}  # hidden emotion -> [emotion right, clips]
     for c in np.unique(t["clip"]):
         rows = np.flatnonzero((t["clip"] == c) & (t["kind"] == "utterance"))
         flash = [k for k in rows if t["y"][k] != "none"]
@@ -98,8 +99,13 @@ def pointer_scores(p: np.ndarray, classes: list[str], t: dict, conditional: bool
             e = q @ p[rows]
         e[none] = -np.inf  # the emotion word the pointer leans to most
         where += int(best == flash[0])
-        what += int(classes[int(np.argmax(e))] == t["y"][flash[0]])
-    return {"clips": n, "utterance_right": where, "emotion_right": what}
+        right = int(classes[int(np.argmax(e))] == t["y"][flash[0]])
+        what += right
+        tally = by_emotion.setdefault(str(t["y"][flash[0]]), [0, 0])
+        tally[0] += right
+        tally[1] += 1
+    return {"clips": n, "utterance_right": where, "emotion_right": what,
+            "emotion_right_by_class": {k: by_emotion[k] for k in sorted(by_emotion)}}
 
 
 def main() -> None:

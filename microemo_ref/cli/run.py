@@ -188,12 +188,15 @@ def cmd_train(args: argparse.Namespace) -> int:
                       emer_epochs=args.emer_epochs, batch=args.batch, lr=args.lr, seed=args.seed, limit=args.limit,
                       concealed_repeat=args.concealed_repeat, accelerate=args.accelerate,
                       token_epochs=args.token_epochs, token_weight=args.token_weight, init=args.init,
-                      anchor=args.anchor, balance=args.balance, content_weight=args.content_weight)
+                      anchor=args.anchor, balance=args.balance, content_weight=args.content_weight,
+                      init_partial=args.asymmetry)
     if args.readout and args.no_cue_text:
         raise ValueError("--readout writes into the cue line, which --no-cue-text leaves out: choose one")
     model_cfg = MicroEmoConfig(llm=args.llm, readout=args.readout, cue_text=not args.no_cue_text,
                                flash_word=args.flash_word, flash_pointer=args.flash_pointer, flash_time=args.flash_time)
     model_cfg = replace(model_cfg, encoder=model_cfg.encoder.with_mode(args.span_mode))
+    if args.asymmetry:
+        model_cfg = replace(model_cfg, encoder=model_cfg.encoder.with_local_features(4))
     folder = train(cfg, model_cfg, progress=progress)
     print(f"checkpoint: {folder}")
     return 0

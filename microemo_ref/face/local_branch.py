@@ -56,7 +56,7 @@ class LocalEvidence:
         return self.track.fps
 
     def tensor(self, n_steps: int = 64) -> np.ndarray:
-        """(regions, n_steps, 3) dynamics for the model (see spotting.dynamics_tensor)."""
+        """(regions, n_steps, 4) dynamics for the model (see spotting.dynamics_tensor)."""
         return dynamics_tensor(self.signals, n_steps)
 
     def lost_spans(self) -> list[tuple[float, float]]:

@@ -330,13 +330,32 @@ def spot_events(signals: dict[str, RegionSignal], fps: float, speaking: np.ndarr
     return sorted(events, key=lambda e: e.onset)
 
 
+#: The features of :func:`dynamics_tensor`, in order. The first three are what a model with
+#: ``LocalEncoderConfig.features = 3`` reads; the fourth is the asymmetry channel.
+DYNAMICS_FEATURES: tuple[str, ...] = ("magnitude", "outward", "downward", "asymmetry")
+
+
+def side_asymmetry(sig: RegionSignal) -> np.ndarray:
+    """(T,) |rms offset of the region's image-right landmarks - rms offset of its image-left
+    ones|, px at a 256-px face; 0 for a region without landmarks on both sides (the lips'
+    centre line). Contempt pulls one mouth corner (AU14 on one side, Ekman and Friesen's FACS):
+    averaged over both corners it looks like a faint smile; this channel tells the two apart."""
+    right, left = sig.outward > 0, sig.outward < 0
+    if not (right.any() and left.any()):
+        return np.zeros(len(sig.offsets))
+    sq = (sig.offsets ** 2).sum(axis=-1)                                     # (T, n)
+    return np.abs(np.sqrt(sq[:, right].mean(axis=1)) - np.sqrt(sq[:, left].mean(axis=1)))
+
+
 def dynamics_tensor(signals: dict[str, RegionSignal], n_steps: int) -> np.ndarray:
-    """(regions, n_steps, 3) features per region and time step: magnitude, outward and downward
-    displacement (px at a 256-px face), each frame-rate signal averaged into ``n_steps`` bins."""
+    """(regions, n_steps, 4) features per region and time step (:data:`DYNAMICS_FEATURES`):
+    magnitude, outward and downward displacement, and the left-right asymmetry
+    (:func:`side_asymmetry`), px at a 256-px face, each frame-rate signal averaged into
+    ``n_steps`` bins."""
     rows = []
     for sig in signals.values():
         feats = np.stack([sig.magnitude, np.nanmean(sig.offsets[..., 0] * sig.outward, axis=1),
-                          np.nanmean(sig.offsets[..., 1], axis=1)], axis=1)     # (T, 3)
+                          np.nanmean(sig.offsets[..., 1], axis=1), side_asymmetry(sig)], axis=1)  # (T, 4)
         feats = np.nan_to_num(feats)
         edges = np.linspace(0, len(feats), n_steps + 1).round().astype(int)
         rows.append(np.stack([feats[a:max(b, a + 1)].mean(axis=0) for a, b in zip(edges[:-1], edges[1:])]))

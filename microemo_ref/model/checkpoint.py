@@ -119,11 +119,27 @@ def load_trainable(folder: str | Path) -> dict[str, Tensor]:
 def load_weights(model: MicroEmo, folder: str | Path, missing_ok: bool = False) -> list[str]:
     """Load a checkpoint's trainable tensors into ``model`` (same shapes; checksums checked) and
     return the names of the model's trainable tensors the checkpoint lacks: an error unless
-    ``missing_ok`` (an ablation's own part, e.g. the concatenation fusion, keeps its seeded start)."""
+    ``missing_ok`` (an ablation's own part, e.g. the concatenation fusion, keeps its seeded start).
+
+    With ``missing_ok``, a tensor the model has larger than the checkpoint's (the local encoder's
+    region weights with the asymmetry channel, (R, 4, E) against (R, 3, E)) is *grown*: the
+    checkpoint's values fill its leading block and the rest is zero, so the model computes what
+    the checkpoint did until training moves the new weights; it is listed as ``name (grown)``."""
     state = load_trainable(folder)
-    missing = sorted(set(model.trainable_state()) - set(state))
+    own = model.trainable_state()
+    missing = sorted(set(own) - set(state))
     if missing and not missing_ok:
         raise ValueError(f"{Path(folder) / TENSORS}: {len(missing)} trainable tensors missing, e.g. {missing[:3]}")
+    for name in sorted(set(own) & set(state)):
+        want, have = own[name].shape, state[name].shape
+        if want == have:
+            continue
+        if not (missing_ok and len(want) == len(have) and all(h <= w for h, w in zip(have, want))):
+            raise ValueError(f"{Path(folder) / TENSORS}: {name} is {tuple(have)} there, the model wants {tuple(want)}")
+        grown = torch.zeros(want, dtype=state[name].dtype)
+        grown[tuple(slice(0, h) for h in have)] = state[name]
+        state[name] = grown
+        missing.append(f"{name} (grown)")
     model.load_state_dict(state, strict=False)
     return missing
 

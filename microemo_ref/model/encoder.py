@@ -64,6 +64,12 @@ class EncoderConfig:
     def with_mode(self, span_mode: str) -> "EncoderConfig":
         return replace(self, span_mode=span_mode)
 
+    def with_local_features(self, features: int) -> "EncoderConfig":
+        """The same encoder with its local branch reading the first ``features`` dynamics features
+        (4: with the asymmetry channel, ``spotting.DYNAMICS_FEATURES``)."""
+        visual = replace(self.visual, local=replace(self.visual.local, features=features))
+        return replace(self, visual=visual)
+
 
 SPAN_MODES = ("utterance", "window", "whole")
 

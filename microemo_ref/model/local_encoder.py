@@ -7,8 +7,10 @@ equations and no code, so the exact form below is **our choice**, not the paper'
 
 Input is the per-region dynamics tensor of the local branch
 (:func:`microemo_ref.face.spotting.dynamics_tensor`, ``LocalEvidence.tensor()``): for each of
-R facial regions and S time steps, F = 3 features (magnitude, outward and downward
-displacement, px at a 256-px face). One token per step is made in four moves:
+R facial regions and S time steps, the features of ``spotting.DYNAMICS_FEATURES``
+(magnitude, outward and downward displacement, left-right asymmetry, px at a 256-px face), of
+which the encoder reads the first F: 3 by default, 4 with the asymmetry channel (our addition,
+for one-sided flashes such as contempt). One token per step is made in four moves:
 
 1. **Region embedding.** Each region has its own small linear map of its F features, plus a
    learned region vector: ``e[r, s] = x[r, s] @ W_r + b_r``, (R, E) per step. The lips and
@@ -49,7 +51,7 @@ MAX_PERIOD_S: float = 1000.0
 @dataclass(frozen=True)
 class LocalEncoderConfig:
     regions: int = 6  # R: regions of the local branch (face.regions.REGIONS)
-    features: int = 3  # F: magnitude, outward, downward (px at a 256-px face)
+    features: int = 3  # F: the first F of magnitude, outward, downward, asymmetry (px at a 256-px face)
     hidden: int = 64  # D: token width (even: half sines, half cosines)
     kernel: int = 5  # temporal convolution width in steps (odd: centred)
     appearance_width: int | None = None  # A: face-crop feature width, None = no appearance
@@ -110,13 +112,15 @@ class LocalEncoder(nn.Module):
 
     def forward(self, dynamics: Tensor, times: Tensor, appearance: Tensor | None = None,
                 mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """dynamics (B, R, S, F); times (B, S) seconds; appearance (B, S, A); mask (B, S),
-        True = valid step. Returns tokens (B, S, D) and their times (B, S)."""
+        """dynamics (B, R, S, F') with F' >= F (the first F are read); times (B, S) seconds;
+        appearance (B, S, A); mask (B, S), True = valid step. Returns tokens (B, S, D) and their
+        times (B, S)."""
         cfg = self.cfg
         _, regions, steps, features = dynamics.shape
-        if (regions, features) != (cfg.regions, cfg.features):
+        if regions != cfg.regions or features < cfg.features:
             raise ValueError(f"dynamics has {regions} regions x {features} features, "
                              f"config expects {cfg.regions} x {cfg.features}")
+        dynamics = dynamics[..., :cfg.features]  # (B, R, S, F)
         if times.shape != (dynamics.shape[0], steps):
             raise ValueError(f"times must be (B, S) = {(dynamics.shape[0], steps)}, got {tuple(times.shape)}")
         valid = None if mask is None else mask.bool()  # (B, S)

@@ -76,8 +76,10 @@ def event_displacement(ev: SpottedEvent, dynamics: np.ndarray, fps: float) -> np
     """(regions, 3): each region's (distance change, outward, downward) px at the event's apex;
     a micro event's measured against the median of the half-second around it.
 
-    ``dynamics``: (regions, frames, 3) = (distance from rest, outward, downward) per frame.
+    ``dynamics``: (regions, frames, F >= 3) = (distance from rest, outward, downward, ...) per
+    frame; the first three are read.
     """
+    dynamics = dynamics[..., :3]
     apex = min(ev.apex, dynamics.shape[1] - 1)
     at = dynamics[:, apex, :].astype(np.float64)                                 # (R, 3)
     if ev.type == "micro":

@@ -30,7 +30,7 @@ from microemo_ref.pipeline.cues import Readout, cue_text
 from microemo_ref.pipeline.evidence import Evidence, encoder_inputs, gather_evidence
 from microemo_ref.text.utterances import transcript_lines
 
-VERSION = 4  # cache format, raised whenever the cached evidence changes; it holds the spotter's current events
+VERSION = 5  # cache format, raised whenever the cached evidence changes; it holds the spotter's current events
 #   (2-frame transient runs, sided mouth corners, transient runs must come back (max_net), the head gate)
 SUFFIX = ".evidence.npz"
 
@@ -77,12 +77,12 @@ def voice_summaries(ev: Evidence) -> list[dict[str, float]] | None:
 
 def describe(ev: Evidence, dynamics: np.ndarray | None = None, readout: Readout | None = None) -> tuple[list[str], str]:
     """Subtitle lines and the measured-cue line of a clip's evidence (``dynamics``: the local
-    branch's (R, T, 3) per-frame tensor, when :func:`encoder_inputs` has already built it;
+    branch's (R, T, 4) per-frame tensor, when :func:`encoder_inputs` has already built it;
     ``readout``: the model's, if it has one, see :meth:`MicroEmo.cue_readout`)."""
     utts = ev.segmentation.utterances
     events = None if ev.local is None else ev.local.events
     if dynamics is None and ev.local is not None:
-        dynamics = ev.local.tensor(ev.local.track.n_frames)  # (R, T, 3) per frame
+        dynamics = ev.local.tensor(ev.local.track.n_frames)  # (R, T, 4) per frame
     return transcript_lines(utts), cue_text(events, ev.clip.fps, utts, voice_summaries(ev), dynamics, readout)
 
 
