@@ -196,7 +196,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                                flash_word=args.flash_word, flash_pointer=args.flash_pointer, flash_time=args.flash_time)
     model_cfg = replace(model_cfg, encoder=model_cfg.encoder.with_mode(args.span_mode))
     if args.asymmetry:
-        model_cfg = replace(model_cfg, encoder=model_cfg.encoder.with_local_features(4))
+        from microemo_ref.face.spotting import DYNAMICS_FEATURES
+
+        model_cfg = replace(model_cfg, encoder=model_cfg.encoder.with_local_features(len(DYNAMICS_FEATURES)))
     folder = train(cfg, model_cfg, progress=progress)
     print(f"checkpoint: {folder}")
     return 0

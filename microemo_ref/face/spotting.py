@@ -173,6 +173,12 @@ class RegionSignal:
         return float(np.nanmean(d[:, 0] * self.outward)), float(np.nanmean(d[:, 1]))
 
 
+def side_rms(sq: np.ndarray, outward: np.ndarray) -> np.ndarray:
+    """(2, T) root mean square over the image-right (outward +1) and the image-left (-1)
+    landmarks of squared displacements ``sq`` (T, n)."""
+    return np.stack([np.sqrt(sq[:, outward == s].mean(axis=-1)) for s in (1.0, -1.0)])
+
+
 def region_signals(motion: RegionMotion, cfg: SpotConfig = SpotConfig()) -> dict[str, RegionSignal]:
     """The signal of every region (see the module docstring)."""
     # At 10 fps and below the 5-Hz cut-off reaches Nyquist (scipy refuses it): cap it at 0.9 of Nyquist.
@@ -196,7 +202,7 @@ def region_signals(motion: RegionMotion, cfg: SpotConfig = SpotConfig()) -> dict
         brief_sq = ((p - slow) ** 2).sum(axis=-1)                            # (T, n)
         side = None
         if region in cfg.sided:
-            per_side = np.stack([np.sqrt(brief_sq[:, outward == s].mean(axis=-1)) for s in (1.0, -1.0)])  # (2, T)
+            per_side = side_rms(brief_sq, outward)                                  # (2, T)
             brief, side = per_side.max(axis=0), np.where(per_side[0] >= per_side[1], 1.0, -1.0)
         else:
             brief = np.sqrt(brief_sq.mean(axis=-1))
@@ -340,11 +346,10 @@ def side_asymmetry(sig: RegionSignal) -> np.ndarray:
     ones|, px at a 256-px face; 0 for a region without landmarks on both sides (the lips'
     centre line). Contempt pulls one mouth corner (AU14 on one side, Ekman and Friesen's FACS):
     averaged over both corners it looks like a faint smile; this channel tells the two apart."""
-    right, left = sig.outward > 0, sig.outward < 0
-    if not (right.any() and left.any()):
+    if not ((sig.outward > 0).any() and (sig.outward < 0).any()):
         return np.zeros(len(sig.offsets))
-    sq = (sig.offsets ** 2).sum(axis=-1)                                     # (T, n)
-    return np.abs(np.sqrt(sq[:, right].mean(axis=1)) - np.sqrt(sq[:, left].mean(axis=1)))
+    right, left = side_rms((sig.offsets ** 2).sum(axis=-1), sig.outward)     # (T,) each
+    return np.abs(right - left)
 
 
 def dynamics_tensor(signals: dict[str, RegionSignal], n_steps: int) -> np.ndarray:

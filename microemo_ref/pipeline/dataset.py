@@ -31,7 +31,8 @@ from microemo_ref.pipeline.evidence import Evidence, encoder_inputs, gather_evid
 from microemo_ref.text.utterances import transcript_lines
 
 VERSION = 5  # cache format, raised whenever the cached evidence changes; it holds the spotter's current events
-#   (2-frame transient runs, sided mouth corners, transient runs must come back (max_net), the head gate)
+#   (2-frame transient runs, sided mouth corners, transient runs must come back (max_net), the head gate,
+#   the asymmetry feature in the dynamics)
 SUFFIX = ".evidence.npz"
 
 
