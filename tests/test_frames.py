@@ -91,6 +91,25 @@ def test_auto_holds_a_short_clip_and_streams_a_long_one(monkeypatch, both) -> No
     assert clip_module._frames_within(endless, 45 * frame.nbytes) is None
 
 
+def test_frames_within_holds_the_stack_whatever_the_container_lists(both) -> None:
+    import microemo_ref.io.clip as clip_module
+
+    memory, _ = both
+    frames = memory.frames[:30]
+    for listed in (0, 7, 30, 50):  # unknown, under-listed (the room doubles), exact, over-listed
+        got = clip_module._frames_within(enumerate(frames), 10**9, listed)
+        np.testing.assert_array_equal(got, frames)
+    assert clip_module._frames_within(enumerate(frames), 29 * frames[0].nbytes, 30) is None  # one past the limit
+    assert clip_module._frames_within(iter(()), 10**9, 5) is None
+
+
+def test_sampled_images_in_chunks_are_the_images_at_once(both) -> None:
+    memory, _ = both
+    index = np.arange(0, 40, 2)  # 20 frames: more than one chunk
+    torch.testing.assert_close(sampled_images(memory.frames, index, 112), frames_to_tensor(memory.frames[index], 112),
+                               atol=0, rtol=0)
+
+
 _HEAP_PATTERN = r"""
 import sys
 import numpy as np

@@ -156,8 +156,16 @@ def pieces(seconds: float, pauses: list[float] | tuple = (), longest: float | No
 
 def release_recogniser() -> None:
     """Drop the cached recogniser: about 130 MB resident for tiny.en. A one-clip run calls it once
-    the clip's words are in, so the LLM's turn does not carry it; the next use loads it again."""
+    the clip's words are in, so the LLM's turn does not carry it; the next use loads it again.
+    The freed pages go back to the system where the C library allows it (glibc's ``malloc_trim``);
+    otherwise the process's resident size keeps them."""
+    import gc
+
+    from microemo_ref.io.frames import trim_heap
+
     load_recogniser.cache_clear()
+    gc.collect()
+    trim_heap()
 
 
 def recognise(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, compute_type: str = COMPUTE_TYPE,

@@ -45,16 +45,23 @@ SUBTITLE_SUFFIXES: tuple[str, ...] = (".srt", ".vtt")
 STREAM_ABOVE_BYTES: int = 384 * 2**20
 
 
-def _frames_within(frames, limit: int) -> np.ndarray | None:
+def _frames_within(frames, limit: int, listed: int = 0) -> np.ndarray | None:
     """The (t, frame) pairs of ``frames`` stacked as (T, H, W, 3), or None once they pass ``limit``
-    bytes (whatever a container claims about its length)."""
-    kept, size = [], 0
+    bytes (whatever a container claims about its length).
+
+    The frames are written into one array of the ``listed`` frames the container claims (grown
+    if more decode), so the clip is held once, not once as a list and again as its stack."""
+    out, n = None, 0
     for _, frame in frames:
-        size += frame.nbytes
-        if size > limit:
+        if (n + 1) * frame.nbytes > limit:
             return None
-        kept.append(frame)
-    return np.stack(kept) if kept else None
+        if out is None:
+            out = np.empty((max(listed, 1), *frame.shape), frame.dtype)
+        elif n == len(out):  # more frames than listed: double the room
+            out = np.concatenate([out, np.empty_like(out)])
+        out[n] = frame
+        n += 1
+    return None if out is None else out[:n]  # a container that over-lists leaves a tail unused, within ``limit``
 
 
 class ClipError(ValueError):
@@ -225,7 +232,7 @@ def load_clip(
     if stream == "auto":  # hold the frames unless they are, or turn out to be, too many
         too_many = listed * info.height * info.width * 3 > STREAM_ABOVE_BYTES
         frames = None if too_many else _frames_within(iter_frames(path, stop=max_frames, info=info),
-                                                      STREAM_ABOVE_BYTES)
+                                                      STREAM_ABOVE_BYTES, listed)
         stream = frames is None
     elif not stream:
         frames = np.stack([frame for _, frame in iter_frames(path, stop=max_frames, info=info)])

@@ -121,4 +121,16 @@ def bound_heap(threshold: int = HEAP_MMAP_BYTES) -> bool:
         return False
 
 
-__all__ = ["HEAP_MMAP_BYTES", "VideoFrames", "bound_heap"]
+def trim_heap() -> bool:
+    """Hand the heap's free pages back to the system now (glibc's ``malloc_trim``), after a large
+    model or buffer is dropped; True where it ran, False off Linux or without glibc."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)  # its return says only whether pages were freed
+        return True
+    except (OSError, AttributeError):
+        return False
+
+
+__all__ = ["HEAP_MMAP_BYTES", "VideoFrames", "bound_heap", "trim_heap"]

@@ -181,10 +181,10 @@ def run_emer(video: str | Path, model: MicroEmo, *, subtitles: str | Path | None
     check_long_enough(video, clip.duration)
 
     def fits(seg: Segmentation) -> None:  # before the face is measured, the most costly stage
+        release_recogniser()  # the words are in: the face, the voice and the LLM do not need its memory
         check_prompt_floor(video, model, seg, max_new_tokens)
 
     evidence = gather_evidence(clip, model.cfg.encoder.visual, recognise=recognise, check=fits)
-    release_recogniser()  # the words are in: the LLM's turn does not need the recogniser's memory
     x = encoder_inputs(evidence, model.cfg.encoder.visual)
     lines, cues = describe(evidence, None if x.dynamics is None else x.dynamics.numpy(), model.cue_readout())
     clock["measure"] = time.perf_counter() - t

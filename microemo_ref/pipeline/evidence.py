@@ -109,12 +109,18 @@ def local_notes(local: LocalEvidence, source: str | Path) -> list[str]:
     return notes
 
 
+RESIZE_CHUNK = 8  # frames converted to float and resized together
+
+
 def sampled_images(frames: np.ndarray | VideoFrames, index: np.ndarray, size: int) -> torch.Tensor:
     """(T, 3, size, size) float images of the sampled frames; a streamed clip's frames are
     resized one by one as they are decoded, so no full-size frame stack is ever built."""
     if isinstance(frames, VideoFrames):
         return torch.cat(frames.resized(index, lambda frame: frames_to_tensor(frame[None], size)))
-    return frames_to_tensor(frames[index], size)
+    # a few frames at a time: each is resized on its own, and full-size float copies of all
+    # the sampled frames at once would cost more than the clip's own frames
+    return torch.cat([frames_to_tensor(frames[index[i:i + RESIZE_CHUNK]], size)
+                      for i in range(0, max(len(index), 1), RESIZE_CHUNK)])
 
 
 def encoder_inputs(ev: Evidence, cfg: VisualEncoderConfig = VisualEncoderConfig()) -> EncoderInputs:
