@@ -167,6 +167,7 @@ def test_training_fits_the_time_reader(tiny_llm_dir, example_dir, tmp_path) -> N
 
 
 def test_the_shipped_pointer_checkpoint_has_both_readers_and_the_tokens_encoder() -> None:
+    from microemo_ref.face.spotting import DYNAMICS_FEATURES
     from microemo_ref.model.flash_word import FlashReader
     from microemo_ref.model.checkpoint import checkpoint_config, load_trainable
     from microemo_ref.model.microemo import answer_path
@@ -181,9 +182,15 @@ def test_the_shipped_pointer_checkpoint_has_both_readers_and_the_tokens_encoder(
     timer = FlashTimeReader.from_json(json.loads((folder / "flash_time.json").read_text()))
     enc = cfg.encoder.visual
     assert timer.mean.shape == ((2 * timer.context + 1) * enc.n_queries * enc.hidden,)
-    # the encoder is the tokens checkpoint's: frozen while the pointer's model trained
+    # its local branch reads the 4th dynamics feature, the left-right asymmetry (train --asymmetry),
+    # and the grown row of the region weights has moved off its zeros
+    assert enc.local.features == len(DYNAMICS_FEATURES) == 4
+    region = state["encoder.visual.local.region_weight"]
+    assert tuple(region.shape) == (enc.local.regions, 4, enc.local.region_width)
+    assert region[:, 3].abs().max() > 0
+    # the encoder was retrained from the tokens checkpoint's (on two identities): not the same weights
     tokens = load_trainable(default_checkpoint("tokens"))
-    assert all(torch.equal(v, tokens[k]) for k, v in state.items() if k.startswith("encoder."))
+    assert not torch.equal(state["encoder.visual.local.region_weight"][:, :3], tokens["encoder.visual.local.region_weight"])
 
 
 def test_a_resumed_run_refuses_a_frame_reader_of_another_width(tiny_llm_dir, tmp_path) -> None:
