@@ -166,7 +166,7 @@ def test_training_fits_the_time_reader(tiny_llm_dir, example_dir, tmp_path) -> N
     assert load_checkpoint(folder, load_llm(tiny_llm_dir)).flash_time_reader is not None
 
 
-def test_the_shipped_pointer_checkpoint_has_both_readers_and_the_tokens_encoder() -> None:
+def test_the_shipped_pointer_checkpoint_has_both_readers_and_the_asymmetry_encoder() -> None:
     from microemo_ref.face.spotting import DYNAMICS_FEATURES
     from microemo_ref.model.flash_word import FlashReader
     from microemo_ref.model.checkpoint import checkpoint_config, load_trainable

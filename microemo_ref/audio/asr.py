@@ -45,6 +45,7 @@ Our rules, each measured on this machine
 """
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 from functools import lru_cache
@@ -54,6 +55,7 @@ import numpy as np
 
 from microemo_ref.config import SAMPLE_RATE
 from microemo_ref.io.files import file_sha256
+from microemo_ref.io.frames import trim_heap
 
 #: Whisper's input rate.
 ASR_RATE: int = 16_000
@@ -159,10 +161,6 @@ def release_recogniser() -> None:
     the clip's words are in, so the LLM's turn does not carry it; the next use loads it again.
     The freed pages go back to the system where the C library allows it (glibc's ``malloc_trim``);
     otherwise the process's resident size keeps them."""
-    import gc
-
-    from microemo_ref.io.frames import trim_heap
-
     load_recogniser.cache_clear()
     gc.collect()
     trim_heap()

@@ -108,29 +108,32 @@ HEAP_MMAP_BYTES: int = 1 << 20
 _M_MMAP_THRESHOLD = -3  # mallopt's parameter number in glibc's malloc.h
 
 
+def _glibc() -> ctypes.CDLL | None:
+    """The C library where it is glibc on Linux (the only allocator these calls tune), else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
+    except OSError:
+        return None
+
+
 def bound_heap(threshold: int = HEAP_MMAP_BYTES) -> bool:
     """Fix glibc's mmap threshold at ``threshold`` bytes (which also stops it from rising), so
     that freed frames go back to the system (see the module docstring). True where it took
     effect; False off Linux or without glibc (other allocators do not raise a threshold)."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        return bool(libc.mallopt(_M_MMAP_THRESHOLD, int(threshold)))
-    except (OSError, AttributeError):
-        return False
+    libc = _glibc()
+    return libc is not None and bool(libc.mallopt(_M_MMAP_THRESHOLD, int(threshold)))
 
 
 def trim_heap() -> bool:
     """Hand the heap's free pages back to the system now (glibc's ``malloc_trim``), after a large
     model or buffer is dropped; True where it ran, False off Linux or without glibc."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)  # its return says only whether pages were freed
-        return True
-    except (OSError, AttributeError):
-        return False
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)  # its return says only whether pages were freed
+    return libc is not None
 
 
 __all__ = ["HEAP_MMAP_BYTES", "VideoFrames", "bound_heap", "trim_heap"]
